@@ -1,0 +1,15 @@
+// Weight storage in one of three formats, read as f32 through w_at(i). Include after declaring
+// W_BINDING. F16: native array<f16> (shader-f16). F16P: two halves packed per u32 (no shader-f16
+// needed). Otherwise f32. Rows of the f16 formats have an even stride, so pairs never straddle rows.
+#if F16
+@group(0) @binding({{W_BINDING}}) var<storage, read> w: array<f16>;
+fn w_at(i: u32) -> f32 { return f32(w[i]); }
+#else
+#if F16P
+@group(0) @binding({{W_BINDING}}) var<storage, read> w: array<u32>;
+fn w_at(i: u32) -> f32 { return unpack2x16float(w[i >> 1u])[i & 1u]; }
+#else
+@group(0) @binding({{W_BINDING}}) var<storage, read> w: array<f32>;
+fn w_at(i: u32) -> f32 { return w[i]; }
+#endif
+#endif

@@ -1,0 +1,103 @@
+// A Batch records the dispatches and copies of one command buffer. Kernel parameters go into one
+// shared uniform arena (256-byte slots) written once at submit, so a decode step is a single
+// writeBuffer plus a single submit, and no buffer is created per dispatch.
+import type { Gpu } from './device.js';
+
+export type Binding = GPUBuffer | GPUBufferBinding;
+
+const SLOT = 256; // minUniformBufferOffsetAlignment upper bound on every adapter
+
+interface Dispatch {
+  kind: 'dispatch';
+  pipeline: GPUComputePipeline;
+  params: Uint8Array | null;
+  buffers: readonly Binding[];
+  groups: readonly [number, number, number];
+}
+
+interface Copy {
+  kind: 'copy';
+  src: GPUBuffer;
+  srcOffset: number;
+  dst: GPUBuffer;
+  dstOffset: number;
+  size: number;
+}
+
+/** Packs a mix of u32 and f32 fields in declaration order, as a WGSL uniform struct of scalars. */
+export function packParams(fields: readonly (readonly ['u32' | 'f32' | 'i32', number])[]): Uint8Array {
+  const bytes = new Uint8Array(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
+  const view = new DataView(bytes.buffer);
+  fields.forEach(([type, value], i) => {
+    if (type === 'f32') view.setFloat32(i * 4, value, true);
+    else if (type === 'i32') view.setInt32(i * 4, value, true);
+    else view.setUint32(i * 4, value, true);
+  });
+  return bytes;
+}
+
+export class Batch {
+  private readonly ops: (Dispatch | Copy)[] = [];
+
+  constructor(readonly gpu: Gpu) {}
+
+  /** Binding 0 is the params uniform (when given), storage buffers follow from binding 1 in order. */
+  dispatch(
+    pipeline: GPUComputePipeline,
+    params: Uint8Array | null,
+    buffers: readonly Binding[],
+    groups: readonly [number, number?, number?],
+  ): this {
+    const [x, y = 1, z = 1] = groups;
+    const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) throw new Error(`dispatch of ${x}x${y}x${z} workgroups exceeds ${max}`);
+    if (x > 0 && y > 0 && z > 0) this.ops.push({ kind: 'dispatch', pipeline, params, buffers, groups: [x, y, z] });
+    return this;
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): this {
+    if (size > 0) this.ops.push({ kind: 'copy', src, srcOffset, dst, dstOffset, size });
+    return this;
+  }
+
+  get length(): number {
+    return this.ops.length;
+  }
+
+  submit(): void {
+    if (this.gpu.lostReason) throw new Error(`the GPU device was lost: ${this.gpu.lostReason}`);
+    const withParams = this.ops.filter((o): o is Dispatch => o.kind === 'dispatch' && o.params !== null);
+    const arena = this.gpu.uniformArena(withParams.length * SLOT);
+    const staging = new Uint8Array(withParams.length * SLOT);
+    const device = this.gpu.device;
+    const encoder = device.createCommandEncoder();
+    let pass: GPUComputePassEncoder | null = null;
+    let slot = 0;
+    for (const op of this.ops) {
+      if (op.kind === 'copy') {
+        pass?.end();
+        pass = null;
+        encoder.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
+        continue;
+      }
+      const entries: GPUBindGroupEntry[] = [];
+      if (op.params) {
+        staging.set(op.params, slot * SLOT);
+        entries.push({ binding: 0, resource: { buffer: arena, offset: slot * SLOT, size: op.params.byteLength } });
+        slot++;
+      }
+      op.buffers.forEach((b, i) => {
+        entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } });
+      });
+      const bindGroup = device.createBindGroup({ layout: op.pipeline.getBindGroupLayout(0), entries });
+      pass ??= encoder.beginComputePass();
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...op.groups);
+    }
+    pass?.end();
+    if (staging.byteLength) device.queue.writeBuffer(arena, 0, staging);
+    device.queue.submit([encoder.finish()]);
+    this.ops.length = 0;
+  }
+}

@@ -1,0 +1,196 @@
+// Device acquisition, feature detection, limit checks, the pipeline cache and buffer creation through
+// the ledger. One `Gpu` per engine; kernels receive it and never touch navigator.gpu themselves.
+import { deviceLimit, webgpuUnavailable } from '../errors.js';
+import { WGSL } from '../kernels/wgsl.gen.js';
+import { Ledger, type LedgerEntry, type MemoryTag } from './ledger.js';
+import { type Defines, preprocess } from './preprocess.js';
+
+export interface GpuFeatures {
+  /** `shader-f16` is enabled: f16 weights are stored as array<f16>; otherwise packed two per u32. */
+  readonly f16: boolean;
+  readonly subgroups: boolean;
+}
+
+export interface AcquireOptions {
+  /** The WebGPU entry point; defaults to navigator.gpu (Node: pass `await nodeGpu()`). */
+  gpu?: GPU;
+  powerPreference?: GPUPowerPreference;
+  /** Ignore shader-f16 even where the adapter has it (tests the packed path on any adapter). */
+  disableF16?: boolean;
+}
+
+export interface BufferRequest {
+  tag: MemoryTag;
+  owner: string;
+  label: string;
+  size: number;
+  usage?: GPUBufferUsageFlags;
+}
+
+const REQUESTED_LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+] as const;
+
+export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
+  const entry = options.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!entry) {
+    throw webgpuUnavailable(
+      'WebGPU is not available here (navigator.gpu is missing). In a browser use a WebGPU-enabled ' +
+        'browser over https or localhost; in Node pass { gpu: await nodeGpu() }.',
+    );
+  }
+  const adapter = await entry.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) throw webgpuUnavailable('No WebGPU adapter was found (no GPU, or a blocklisted driver).');
+  const f16 = adapter.features.has('shader-f16') && !options.disableF16;
+  const subgroups = adapter.features.has('subgroups');
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (f16) requiredFeatures.push('shader-f16');
+  if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+  const requiredLimits: Record<string, number> = {};
+  for (const name of REQUESTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  } catch (cause) {
+    throw webgpuUnavailable(`The WebGPU device could not be created: ${String(cause)}`);
+  }
+  return new Gpu(device, adapter.info, { f16, subgroups }, entry);
+}
+
+export class Gpu {
+  readonly ledger = new Ledger();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private arena: GPUBuffer | undefined;
+  /** Set once the device is lost; every later submit is refused with this reason. */
+  lostReason: string | undefined;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapterInfo: GPUAdapterInfo,
+    readonly features: GpuFeatures,
+    /** Held so that the WebGPU instance (Dawn's `create()` result in Node) is never garbage-collected. */
+    readonly entry: GPU,
+  ) {
+    void device.lost.then((info) => {
+      this.lostReason = info.message || info.reason || 'unknown';
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  get adapterName(): string {
+    const i = this.adapterInfo;
+    return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter';
+  }
+
+  /** Throws DEVICE_LIMIT when a buffer of `bytes` cannot be created or bound as one storage binding. */
+  checkFits(bytes: number, what: string): void {
+    const { maxBufferSize, maxStorageBufferBindingSize } = this.limits;
+    const limit = Math.min(maxBufferSize, maxStorageBufferBindingSize);
+    if (bytes > limit) {
+      const which = maxBufferSize <= maxStorageBufferBindingSize ? 'maxBufferSize' : 'maxStorageBufferBindingSize';
+      throw deviceLimit(
+        `${what} needs one ${mib(bytes)} buffer, but this adapter (${this.adapterName}) allows at most ` +
+          `${mib(limit)} (${which}).`,
+      );
+    }
+  }
+
+  createBuffer(req: BufferRequest): GPUBuffer {
+    const size = Math.max(4, Math.ceil(req.size / 4) * 4);
+    this.checkFits(size, `${req.owner}/${req.label}`);
+    const usage = req.usage ?? GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const buffer = this.device.createBuffer({ label: `${req.owner}/${req.label}`, size, usage });
+    const entry: LedgerEntry = { tag: req.tag, owner: req.owner, label: req.label, bytes: size };
+    this.ledger.record(buffer, entry);
+    return buffer;
+  }
+
+  destroyBuffer(buffer: GPUBuffer): void {
+    this.ledger.forget(buffer);
+    buffer.destroy();
+  }
+
+  /** Frees every buffer of one owner: an owner's lifetime ends here. */
+  releaseOwner(owner: string): void {
+    for (const [buffer, entry] of this.ledger.liveEntries()) if (entry.owner === owner) this.destroyBuffer(buffer);
+  }
+
+  pipeline(shader: string, defines: Defines = {}): GPUComputePipeline {
+    if (defines.F16 && !this.features.f16) throw new Error(`${shader}: native f16 requested without shader-f16`);
+    const all: Defines = { SUBGROUPS: this.features.subgroups, ...defines };
+    const key = `${shader}|${JSON.stringify(all)}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const source = WGSL[shader];
+      if (source === undefined) throw new Error(`unknown shader "${shader}"`);
+      const header = (all.F16 ? 'enable f16;\n' : '') + (all.SUBGROUPS ? 'enable subgroups;\n' : '');
+      const code = header + preprocess(source, all, WGSL);
+      const module = this.device.createShaderModule({ label: shader, code });
+      p = this.device.createComputePipeline({ label: shader, layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** The shared uniform buffer that batches write kernel parameters into; grows, never shrinks. */
+  uniformArena(bytes: number): GPUBuffer {
+    if (!this.arena || this.arena.size < bytes) {
+      if (this.arena) this.destroyBuffer(this.arena);
+      this.arena = this.createBuffer({
+        tag: 'scratch',
+        owner: 'gpu',
+        label: 'uniform-arena',
+        size: Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1)))),
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+    }
+    return this.arena;
+  }
+
+  /** Copies `size` bytes of `buffer` back to the CPU (tests, CLI logits; never inside the decode loop). */
+  async read(buffer: GPUBuffer, offset = 0, size = buffer.size - offset): Promise<ArrayBuffer> {
+    const staging = this.createBuffer({
+      tag: 'staging',
+      owner: 'readback',
+      label: buffer.label,
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      const enc = this.device.createCommandEncoder();
+      enc.copyBufferToBuffer(buffer, offset, staging, 0, Math.ceil(size / 4) * 4);
+      this.device.queue.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      return staging.getMappedRange(0, Math.ceil(size / 4) * 4).slice(0, size);
+    } finally {
+      this.destroyBuffer(staging);
+    }
+  }
+
+  /** Uploads `data` into `buffer` at `offset` (padded to 4 bytes, as writeBuffer requires). */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buffer, offset, bytes);
+    } else {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, offset, padded);
+    }
+  }
+
+  destroy(): void {
+    for (const [buffer] of this.ledger.liveEntries()) this.destroyBuffer(buffer);
+    this.device.destroy();
+  }
+}
+
+export const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
