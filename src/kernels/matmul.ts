@@ -1,0 +1,151 @@
+// Y = X W^T (+ bias) (+ row-gated LoRA), optionally accumulated into Y (fusing the residual add).
+// `outRowOffset` lets the K/V projections write straight into a KV cache. The LoRA runs as two
+// dispatches of the same shader: u = X A^T (A as an f32 weight; tiles whose rows all have gate 0 are
+// skipped), then the main product adds gate[r] * scale * u[r, :] . B[n, :] for rows with gate != 0.
+
+import { shapeError } from '../errors.js';
+import { type Batch, packParams } from '../gpu/batch.js';
+import { expectAtLeast, type Format, type Tensor, weightDefines } from '../gpu/tensor.js';
+import { flatGrid } from './add.js';
+
+export interface LoraArgs {
+  a: Tensor;
+  b: Tensor;
+  scale: number;
+  gate: Tensor;
+  u: Tensor;
+}
+
+export interface MatmulArgs {
+  x: Tensor;
+  w: Tensor;
+  out: Tensor;
+  rows: number;
+  n: number;
+  k: number;
+  bias?: Tensor;
+  accumulate?: boolean;
+  xRowOffset?: number;
+  outRowOffset?: number;
+  lora?: LoraArgs;
+}
+
+const WG = 64;
+const NT = 4; // outputs per invocation: one x read feeds four W rows
+const MAX_RT = 4; // rows per invocation: one W read feeds up to four rows
+const ACCUMULATE = 1;
+const BIAS = 2;
+const LORA = 4;
+const GATED = 8;
+
+/** One dispatch of shaders/matmul.wgsl; unused optional bindings are filled with `x` (never read). */
+interface Launch {
+  x: Tensor;
+  xRowOffset: number;
+  w: Tensor;
+  out: Tensor;
+  outRowOffset: number;
+  rows: number;
+  n: number;
+  k: number;
+  flags: number;
+  bias?: Tensor | undefined;
+  gate?: Tensor | undefined;
+  u?: Tensor | undefined;
+  loraB?: Tensor | undefined;
+  rank?: number;
+  scale?: number;
+}
+
+export function matmul(b: Batch, a: MatmulArgs): void {
+  const xRowOffset = a.xRowOffset ?? 0;
+  const outRowOffset = a.outRowOffset ?? 0;
+  if (a.rows < 0 || a.n < 1 || a.k < 1) throw shapeError(`matmul: bad dims rows=${a.rows} n=${a.n} k=${a.k}`);
+  expectAtLeast('matmul.x', a.x, (xRowOffset + a.rows) * a.k, ['f32']);
+  expectMatrix('matmul.w', a.w, a.n, a.k, ['f32', 'f16', 'f16p']);
+  if (a.bias) expectAtLeast('matmul.bias', a.bias, a.n, ['f32']);
+  expectAtLeast('matmul.out', a.out, (outRowOffset + a.rows) * a.n, ['f32']);
+  if (a.out.buffer === a.x.buffer) throw shapeError('matmul: out must not be the x buffer');
+  let flags = (a.accumulate ? ACCUMULATE : 0) | (a.bias ? BIAS : 0);
+  const l = a.lora;
+  let rank = 0;
+  if (l) {
+    rank = l.a.shape[0] ?? 0;
+    expectMatrix('matmul.lora.a', l.a, rank, a.k, ['f32']);
+    expectMatrix('matmul.lora.b', l.b, a.n, rank, ['f32']);
+    expectAtLeast('matmul.lora.gate', l.gate, a.rows, ['f32']);
+    expectAtLeast('matmul.lora.u', l.u, a.rows * rank, ['f32']);
+    if (l.u.buffer === a.x.buffer || l.u.buffer === a.out.buffer) {
+      throw shapeError('matmul: lora.u must be its own scratch buffer');
+    }
+    launch(b, {
+      x: a.x,
+      xRowOffset,
+      w: l.a,
+      out: l.u,
+      outRowOffset: 0,
+      rows: a.rows,
+      n: rank,
+      k: a.k,
+      flags: GATED,
+      gate: l.gate,
+    });
+    flags |= LORA;
+  }
+  launch(b, {
+    x: a.x,
+    xRowOffset,
+    w: a.w,
+    out: a.out,
+    outRowOffset,
+    rows: a.rows,
+    n: a.n,
+    k: a.k,
+    flags,
+    bias: a.bias,
+    gate: l?.gate,
+    u: l?.u,
+    loraB: l?.b,
+    rank,
+    scale: l?.scale ?? 0,
+  });
+}
+
+/** A [rows >= n, cols = k] matrix: the last dimension must be k, as the row stride derives from it. */
+function expectMatrix(name: string, t: Tensor, n: number, k: number, formats: readonly Format[]): void {
+  if (n < 1 || t.shape.length !== 2 || t.shape[1] !== k || (t.shape[0] as number) < n) {
+    throw shapeError(`${name}: expected shape [>=${n}, ${k}], got [${t.shape}]`);
+  }
+  expectAtLeast(name, t, n * k, formats);
+}
+
+function launch(b: Batch, s: Launch): void {
+  const rt = Math.min(Math.max(s.rows, 1), MAX_RT);
+  const nTiles = Math.ceil(s.n / NT);
+  const count = nTiles * Math.ceil(s.rows / rt);
+  const params = packParams([
+    ['u32', s.rows],
+    ['u32', s.n],
+    ['u32', s.k],
+    ['u32', s.w.rowStride],
+    ['u32', s.xRowOffset],
+    ['u32', s.outRowOffset],
+    ['u32', s.flags],
+    ['u32', s.rank ?? 0],
+    ['f32', s.scale ?? 0],
+    ['u32', nTiles],
+    ['u32', count],
+  ]);
+  const unused = s.x.buffer;
+  const buffers = [
+    s.x.buffer,
+    s.w.buffer,
+    s.bias?.buffer ?? unused,
+    s.gate?.buffer ?? unused,
+    s.u?.buffer ?? unused,
+    s.loraB?.buffer ?? unused,
+    s.out.buffer,
+  ];
+  const pipeline = b.gpu.pipeline('matmul', { WG, RT: rt, NT, W_BINDING: 2, ...weightDefines(s.w.format) });
+  b.dispatch(pipeline, params, buffers, flatGrid(b, count, WG));
+}

@@ -1,0 +1,138 @@
+// The Llama-family forward pass on the GPU: one Batch per forward, K/V projections written straight
+// into the cache, residual adds fused into the o/down projections. A chat turn reaches the kernels
+// through here (src/engine/session.ts calls encodeForward).
+import { shapeError } from '../errors.js';
+import type { Batch } from '../gpu/batch.js';
+import type { Gpu } from '../gpu/device.js';
+import { createTensor, type Tensor } from '../gpu/tensor.js';
+import { attention, attentionScratchElements } from '../kernels/attention.js';
+import { embedding } from '../kernels/embedding.js';
+import { matmul } from '../kernels/matmul.js';
+import { rmsnorm } from '../kernels/rmsnorm.js';
+import { rope } from '../kernels/rope.js';
+import { swiglu } from '../kernels/swiglu.js';
+import type { ModelConfig } from './types.js';
+import type { ModelWeights } from './weights.js';
+
+export interface StateOptions {
+  /** Cache slots (tokens the KV cache can hold). */
+  capacity: number;
+  /** Most rows one forward processes (prefill chunk size). */
+  chunk: number;
+  /** Most rows whose logits one forward produces. */
+  logitRows: number;
+  owner: string;
+}
+
+/** Per-conversation GPU state: the KV cache, the token and position tables, and scratch activations. */
+export interface ForwardState {
+  readonly options: StateOptions;
+  readonly kCache: Tensor[];
+  readonly vCache: Tensor[];
+  /** Token id at every cache slot; the sampler writes the next id here, so decode needs no upload. */
+  readonly tokens: Tensor;
+  /** RoPE position of every cache slot. */
+  readonly positions: Tensor;
+  readonly x: Tensor;
+  readonly xn: Tensor;
+  readonly q: Tensor;
+  readonly attn: Tensor;
+  readonly gate: Tensor;
+  readonly up: Tensor;
+  readonly act: Tensor;
+  readonly logits: Tensor;
+  readonly attnScratch: Tensor;
+}
+
+export function createState(gpu: Gpu, c: ModelConfig, o: StateOptions): ForwardState {
+  const kvDim = c.numKvHeads * c.headDim;
+  const qDim = c.numHeads * c.headDim;
+  const t = (tag: 'kv' | 'scratch', label: string, shape: number[], format: 'f32' | 'u32' = 'f32') =>
+    createTensor(gpu, { tag, owner: o.owner, label, shape, format });
+  const layers = [...Array(c.numLayers).keys()];
+  return {
+    options: o,
+    kCache: layers.map((i) => t('kv', `k${i}`, [o.capacity, kvDim])),
+    vCache: layers.map((i) => t('kv', `v${i}`, [o.capacity, kvDim])),
+    tokens: t('scratch', 'tokens', [o.capacity + 1], 'u32'),
+    positions: t('scratch', 'positions', [o.capacity], 'u32'),
+    x: t('scratch', 'x', [o.chunk, c.hiddenSize]),
+    xn: t('scratch', 'xn', [o.chunk, c.hiddenSize]),
+    q: t('scratch', 'q', [o.chunk, qDim]),
+    attn: t('scratch', 'attn', [o.chunk, qDim]),
+    gate: t('scratch', 'gate', [o.chunk, c.intermediateSize]),
+    up: t('scratch', 'up', [o.chunk, c.intermediateSize]),
+    act: t('scratch', 'act', [o.chunk, c.intermediateSize]),
+    logits: t('scratch', 'logits', [o.logitRows, c.vocabSize]),
+    attnScratch: t('scratch', 'attn-scratch', [
+      Math.max(
+        attentionScratchElements(o.chunk, c.numHeads, c.headDim, o.capacity),
+        attentionScratchElements(1, c.numHeads, c.headDim, o.capacity),
+      ),
+    ]),
+  };
+}
+
+export interface ForwardArgs {
+  /** Slots already in the cache; the new rows occupy slots [past, past + rows). */
+  past: number;
+  rows: number;
+  /** Which rows get logits: the last one (generation) or all (scoring). */
+  logits: 'last' | 'all' | 'none';
+}
+
+/**
+ * Encodes one forward of `rows` tokens read from state.tokens[past..] at state.positions[past..].
+ * The caller has written those ids and positions. Logits land in state.logits rows [0, n).
+ */
+export function encodeForward(b: Batch, c: ModelConfig, w: ModelWeights, s: ForwardState, a: ForwardArgs): void {
+  const { past, rows } = a;
+  const o = s.options;
+  if (rows < 1 || rows > o.chunk) throw shapeError(`forward: ${rows} rows, chunk is ${o.chunk}`);
+  if (past + rows > o.capacity) throw shapeError(`forward: ${past + rows} slots, capacity is ${o.capacity}`);
+  if (a.logits === 'all' && rows > o.logitRows)
+    throw shapeError(`forward: ${rows} logit rows, state has ${o.logitRows}`);
+  const D = c.hiddenSize;
+  const F = c.intermediateSize;
+  const hd = c.headDim;
+  const qDim = c.numHeads * hd;
+  const kvDim = c.numKvHeads * hd;
+  const eps = c.rmsNormEps;
+
+  embedding(b, { ids: s.tokens, idsOffset: past, table: w.embed, out: s.x, rows, dim: D, vocab: c.vocabSize });
+  for (let l = 0; l < c.numLayers; l++) {
+    const L = w.layers[l]!;
+    const k = s.kCache[l]!;
+    const v = s.vCache[l]!;
+    rmsnorm(b, { x: s.x, weight: L.inputNorm, out: s.xn, rows, dim: D, eps });
+    matmul(b, { x: s.xn, w: L.q, out: s.q, rows, n: qDim, k: D, bias: L.qBias });
+    matmul(b, { x: s.xn, w: L.k, out: k, rows, n: kvDim, k: D, bias: L.kBias, outRowOffset: past });
+    matmul(b, { x: s.xn, w: L.v, out: v, rows, n: kvDim, k: D, bias: L.vBias, outRowOffset: past });
+    const ropeArgs = { positions: s.positions, positionsOffset: past, invFreq: w.invFreq, rows, headDim: hd };
+    rope(b, { ...ropeArgs, x: s.q, heads: c.numHeads });
+    rope(b, { ...ropeArgs, x: k, heads: c.numKvHeads, rowOffset: past });
+    attention(b, {
+      q: s.q,
+      k,
+      v,
+      out: s.attn,
+      queries: rows,
+      keys: past + rows,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      headDim: hd,
+      scratch: s.attnScratch,
+    });
+    matmul(b, { x: s.attn, w: L.o, out: s.x, rows, n: D, k: qDim, accumulate: true });
+    rmsnorm(b, { x: s.x, weight: L.postNorm, out: s.xn, rows, dim: D, eps });
+    matmul(b, { x: s.xn, w: L.gate, out: s.gate, rows, n: F, k: D });
+    matmul(b, { x: s.xn, w: L.up, out: s.up, rows, n: F, k: D });
+    swiglu(b, { gate: s.gate, up: s.up, out: s.act, n: rows * F });
+    matmul(b, { x: s.act, w: L.down, out: s.x, rows, n: D, k: F, accumulate: true });
+  }
+  if (a.logits === 'none') return;
+  const outRows = a.logits === 'all' ? rows : 1;
+  const xRowOffset = a.logits === 'all' ? 0 : rows - 1;
+  rmsnorm(b, { x: s.x, weight: w.finalNorm, out: s.xn, rows: outRows, dim: D, eps, xRowOffset });
+  matmul(b, { x: s.xn, w: w.lmHead, out: s.logits, rows: outRows, n: c.vocabSize, k: D });
+}

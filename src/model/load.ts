@@ -1,0 +1,76 @@
+// Loads a Hugging Face layout model (local folder, URL or hub id): config, weight index checked
+// against the config and the device limits, weights streamed to the GPU, tokenizer when present.
+import { deviceLimit } from '../errors.js';
+import type { Gpu } from '../gpu/device.js';
+import { storageBytes, type WeightFormat } from '../gpu/tensor.js';
+import { loadConfig } from './config.js';
+import { checkAgainstConfig, readTensorBytes, readWeightIndex, toF32 } from './safetensors.js';
+import { type FileSource, openSource, type SourceOptions } from './source.js';
+import { TextTokenizer } from './tokenizer.js';
+import type { ModelConfig } from './types.js';
+import { type ModelWeights, uploadWeights, weightBytes } from './weights.js';
+
+export interface LoadedModel {
+  readonly gpu: Gpu;
+  readonly id: string;
+  readonly config: ModelConfig;
+  readonly weights: ModelWeights;
+  readonly tokenizer: TextTokenizer | undefined;
+  /** The ledger owner of the weights: releasing it frees the model. */
+  readonly owner: string;
+}
+
+export interface LoadOptions extends SourceOptions {
+  /** 'auto': f32 files stay f32; f16/bf16 files become f16 (native when shader-f16, else packed). */
+  format?: WeightFormat | 'auto';
+  onTensor?: (name: string, index: number, total: number) => void;
+}
+
+let loads = 0;
+
+export async function loadModel(gpu: Gpu, spec: string | FileSource, options: LoadOptions = {}): Promise<LoadedModel> {
+  const src = typeof spec === 'string' ? openSource(spec, options) : spec;
+  const config = await loadConfig(src);
+  const index = await readWeightIndex(src);
+  checkAgainstConfig(index, config);
+  const allF32 = [...index.values()].every((t) => t.dtype === 'F32');
+  const requested = options.format ?? 'auto';
+  const format: WeightFormat = requested !== 'auto' ? requested : allF32 ? 'f32' : gpu.features.f16 ? 'f16' : 'f16p';
+  if (format === 'f16' && !gpu.features.f16) {
+    throw deviceLimit(`f16 weights need shader-f16, which ${gpu.adapterName} lacks; use format 'f16p'`);
+  }
+  for (const info of index.values()) {
+    if (info.shape.length > 1) gpu.checkFits(storageBytes(format, info.shape), `tensor ${info.name}`);
+  }
+  const owner = `model${++loads}:${src.id}`;
+  const read = async (name: string) => {
+    const info = index.get(name)!;
+    return toF32(info, await readTensorBytes(src, info));
+  };
+  gpu.device.pushErrorScope('out-of-memory');
+  let weights: ModelWeights | undefined;
+  let failure: unknown;
+  try {
+    weights = await uploadWeights(gpu, config, read, { format, owner, onTensor: options.onTensor });
+  } catch (e) {
+    failure = e;
+  }
+  const oom = await gpu.device.popErrorScope();
+  if (oom && !failure) {
+    failure = deviceLimit(
+      `${gpu.adapterName} ran out of memory loading ${src.id}: its weights need ` +
+        `${weightBytes(config, format)} bytes in ${format} (${oom.message})`,
+    );
+  }
+  if (failure || !weights) {
+    gpu.releaseOwner(owner);
+    throw failure;
+  }
+  try {
+    const tokenizer = (await src.exists('tokenizer.json')) ? await TextTokenizer.load(src) : undefined;
+    return { gpu, id: src.id, config, weights, tokenizer, owner };
+  } catch (e) {
+    gpu.releaseOwner(owner);
+    throw e;
+  }
+}

@@ -1,0 +1,100 @@
+// Uploads a model's tensors to the GPU one at a time (read one tensor, convert, write, drop), so the JS
+// heap never holds a second full copy of the weights. Matrices take the chosen weight format; norms and
+// biases stay f32 (they are small and read on every row).
+import type { Gpu } from '../gpu/device.js';
+import { storageBytes, type Tensor, uploadTensor, type WeightFormat } from '../gpu/tensor.js';
+import { ropeInvFreq } from '../kernels/rope.js';
+import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from './types.js';
+
+export interface LayerWeights {
+  inputNorm: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  o: Tensor;
+  qBias: Tensor | undefined;
+  kBias: Tensor | undefined;
+  vBias: Tensor | undefined;
+  postNorm: Tensor;
+  gate: Tensor;
+  up: Tensor;
+  down: Tensor;
+}
+
+export interface ModelWeights {
+  format: WeightFormat;
+  embed: Tensor;
+  finalNorm: Tensor;
+  /** The same tensor as `embed` when the embeddings are tied. */
+  lmHead: Tensor;
+  layers: LayerWeights[];
+  invFreq: Tensor;
+}
+
+/** Returns one tensor's values as f32 (row-major, Hugging Face layout). */
+export type TensorReader = (name: string) => Promise<Float32Array>;
+
+export interface UploadOptions {
+  format: WeightFormat;
+  owner: string;
+  onTensor?: (name: string, index: number, total: number) => void;
+}
+
+export async function uploadWeights(
+  gpu: Gpu,
+  config: ModelConfig,
+  read: TensorReader,
+  options: UploadOptions,
+): Promise<ModelWeights> {
+  const { owner, format } = options;
+  const total = expectedShapes(config).size;
+  let done = 0;
+  const put = async (name: string, shape: number[], asMatrix: boolean): Promise<Tensor> => {
+    const values = await read(name);
+    const t = uploadTensor(
+      gpu,
+      { tag: 'weights', owner, label: name, shape, format: asMatrix ? format : 'f32' },
+      values,
+    );
+    options.onTensor?.(name, ++done, total);
+    return t;
+  };
+  const { hiddenSize: d, intermediateSize: f, headDim: hd } = config;
+  const qDim = config.numHeads * hd;
+  const kvDim = config.numKvHeads * hd;
+  const embed = await put(GLOBAL_TENSOR_NAMES.embed, [config.vocabSize, d], true);
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    const n = layerTensorNames(i);
+    const bias = async (name: string, dim: number) => (config.attentionBias ? put(name, [dim], false) : undefined);
+    layers.push({
+      inputNorm: await put(n.inputNorm, [d], false),
+      q: await put(n.q, [qDim, d], true),
+      k: await put(n.k, [kvDim, d], true),
+      v: await put(n.v, [kvDim, d], true),
+      o: await put(n.o, [d, qDim], true),
+      qBias: await bias(n.qBias, qDim),
+      kBias: await bias(n.kBias, kvDim),
+      vBias: await bias(n.vBias, kvDim),
+      postNorm: await put(n.postNorm, [d], false),
+      gate: await put(n.gate, [f, d], true),
+      up: await put(n.up, [f, d], true),
+      down: await put(n.down, [d, f], true),
+    });
+  }
+  const finalNorm = await put(GLOBAL_TENSOR_NAMES.finalNorm, [d], false);
+  const lmHead = config.tieWordEmbeddings ? embed : await put(GLOBAL_TENSOR_NAMES.lmHead, [config.vocabSize, d], true);
+  const invFreq = uploadTensor(
+    gpu,
+    { tag: 'weights', owner, label: 'rope.inv_freq', shape: [hd / 2] },
+    ropeInvFreq(hd, config.ropeTheta, config.ropeScaling),
+  );
+  return { format, embed, finalNorm, lmHead, layers, invFreq };
+}
+
+/** Bytes the weights will occupy on the GPU in `format` (checked against the device before loading). */
+export function weightBytes(config: ModelConfig, format: WeightFormat): number {
+  let bytes = storageBytes('f32', [config.headDim / 2]);
+  for (const shape of expectedShapes(config).values()) bytes += storageBytes(shape.length > 1 ? format : 'f32', shape);
+  return bytes;
+}

@@ -1,0 +1,36 @@
+// Puts an in-memory reference model (random or converted) on the test GPU without writing files.
+import type { Gpu } from '../../src/gpu/device.js';
+import type { WeightFormat } from '../../src/gpu/tensor.js';
+import type { LoadedModel } from '../../src/model/load.js';
+import { uploadWeights } from '../../src/model/weights.js';
+import type { ReferenceModel } from '../../src/reference/llama.js';
+
+let models = 0;
+
+export async function gpuModel(gpu: Gpu, ref: ReferenceModel, format: WeightFormat): Promise<LoadedModel> {
+  const owner = `test-model${++models}`;
+  const read = async (name: string) => {
+    const t = ref.tensors.get(name);
+    if (!t) throw new Error(`reference model has no tensor ${name}`);
+    return t;
+  };
+  const weights = await uploadWeights(gpu, ref.config, read, { format, owner });
+  return { gpu, id: owner, config: ref.config, weights, tokenizer: undefined, owner };
+}
+
+/** Relative error of one logits row: max |a - b| / max |b|. */
+export function relError(actual: Float32Array, expected: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs((actual[i] as number) - (expected[i] as number)));
+    scale = Math.max(scale, Math.abs(expected[i] as number));
+  }
+  return diff / scale;
+}
+
+export function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if ((row[i] as number) > (row[best] as number)) best = i;
+  return best;
+}

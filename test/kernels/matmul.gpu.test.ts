@@ -1,0 +1,164 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Batch } from '../../src/gpu/batch.js';
+import { roundToF16 } from '../../src/gpu/half.js';
+import { readF32, type Tensor, uploadTensor, type WeightFormat } from '../../src/gpu/tensor.js';
+import { type LoraArgs, matmul } from '../../src/kernels/matmul.js';
+import { type LoraRef, matmulRef } from '../../src/kernels/matmul.ref.js';
+import { expectClose, randomArray, rng, testGpu, weightFormats } from '../helpers/gpu.js';
+
+interface Case {
+  rows: number;
+  n: number;
+  k: number;
+  format: WeightFormat;
+  bias: boolean;
+  accumulate: boolean;
+  rank: number; // 0: no LoRA
+  xRowOffset: number;
+  outRowOffset: number;
+  seed: number;
+  /** Fills lora.u with NaN first: rows whose gate is 0 must not read it. */
+  poisonU?: boolean;
+  gates?: number[];
+}
+
+async function check(c: Case) {
+  const gpu = await testGpu();
+  const owner = `test-matmul-${c.seed}`;
+  const up = (label: string, shape: number[], v: Float32Array, format: WeightFormat = 'f32') =>
+    uploadTensor(gpu, { tag: 'scratch', owner, label, shape, format }, v);
+  const xRows = c.xRowOffset + c.rows;
+  const outRows = c.outRowOffset + c.rows;
+  const x = randomArray(xRows * c.k, c.seed);
+  const w = randomArray(c.n * c.k, c.seed + 1);
+  const bias = c.bias ? randomArray(c.n, c.seed + 2) : undefined;
+  const out0 = randomArray(outRows * c.n, c.seed + 3);
+  let lora: LoraArgs | undefined;
+  let loraRef: LoraRef | undefined;
+  if (c.rank > 0) {
+    const r = rng(c.seed + 4);
+    // Scaled as a trained LoRA-down roughly is, so that u and the LoRA term stay O(1) for every k.
+    const a = randomArray(c.rank * c.k, c.seed + 5, 1 / Math.sqrt(c.k));
+    const b = randomArray(c.n * c.rank, c.seed + 6);
+    const gate = Float32Array.from(c.gates ?? Array.from({ length: c.rows }, () => (r() < 0.5 ? 0 : 1)));
+    const scale = 0.25 + r() * 2;
+    const u = new Float32Array(c.rows * c.rank).fill(c.poisonU ? Number.NaN : 0);
+    lora = {
+      a: up('lora.a', [c.rank, c.k], a),
+      b: up('lora.b', [c.n, c.rank], b),
+      gate: up('gate', [c.rows], gate),
+      u: up('u', [c.rows, c.rank], u),
+      scale,
+    };
+    loraRef = { a, b, gate, scale, rank: c.rank };
+  }
+  const tOut: Tensor = up('out', [outRows, c.n], out0);
+  const batch = new Batch(gpu);
+  matmul(batch, {
+    x: up('x', [xRows, c.k], x),
+    w: up('w', [c.n, c.k], w, c.format),
+    out: tOut,
+    rows: c.rows,
+    n: c.n,
+    k: c.k,
+    bias: bias && up('bias', [c.n], bias),
+    accumulate: c.accumulate,
+    xRowOffset: c.xRowOffset,
+    outRowOffset: c.outRowOffset,
+    lora,
+  });
+  batch.submit();
+  const got = await readF32(gpu, tOut);
+  gpu.releaseOwner(owner);
+  const wRef = c.format === 'f32' ? w : roundToF16(w);
+  const want = matmulRef(x, wRef, c.rows, c.n, c.k, {
+    bias,
+    accumulate: c.accumulate,
+    xRowOffset: c.xRowOffset,
+    outRowOffset: c.outRowOffset,
+    out: out0,
+    lora: loraRef,
+  });
+  // f32 accumulation over k terms of size <= 1: rounding grows about like sqrt(k).
+  expectClose(got, want, 1e-5, 2e-6 * Math.sqrt(c.k));
+}
+
+describe('matmul', async () => {
+  const formats = weightFormats(await testGpu());
+
+  it('matches the CPU reference on random shapes, formats and options', async () => {
+    const arb = fc.record({
+      rows: fc.integer({ min: 1, max: 9 }),
+      n: fc.integer({ min: 1, max: 600 }),
+      k: fc.integer({ min: 1, max: 1000 }),
+      format: fc.constantFrom(...formats),
+      bias: fc.boolean(),
+      accumulate: fc.boolean(),
+      rank: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 16 })),
+      xRowOffset: fc.integer({ min: 0, max: 3 }),
+      outRowOffset: fc.integer({ min: 0, max: 3 }),
+      seed: fc.nat(),
+    });
+    await fc.assert(fc.asyncProperty(arb, check), { numRuns: 24 });
+  });
+
+  it.each(formats)('decode shape (rows 1, n and k not multiples of 4) in %s', (format) =>
+    check({
+      rows: 1,
+      n: 1027,
+      k: 579,
+      format,
+      bias: false,
+      accumulate: false,
+      rank: 0,
+      xRowOffset: 0,
+      outRowOffset: 0,
+      seed: 3,
+    }),
+  );
+
+  it('rows with gate 0 never read u (u poisoned with NaN)', () =>
+    check({
+      rows: 6,
+      n: 37,
+      k: 64,
+      format: 'f32',
+      bias: true,
+      accumulate: true,
+      rank: 4,
+      xRowOffset: 1,
+      outRowOffset: 2,
+      seed: 11,
+      poisonU: true,
+      gates: [0, 0, 0, 0, 1, 0],
+    }));
+
+  it('pinned: odd k with LoRA, accumulate and both offsets in f16p', () =>
+    check({
+      rows: 5,
+      n: 9,
+      k: 13,
+      format: 'f16p',
+      bias: true,
+      accumulate: true,
+      rank: 3,
+      xRowOffset: 2,
+      outRowOffset: 1,
+      seed: 42,
+    }));
+
+  it('refuses a weight whose row length is not k, and a too-small output', async () => {
+    const gpu = await testGpu();
+    const t = (label: string, shape: number[]) =>
+      uploadTensor(gpu, { tag: 'scratch', owner: 'neg', label, shape }, new Float32Array(shape[0]! * shape[1]!));
+    const x = t('x', [2, 8]);
+    expect(() => matmul(new Batch(gpu), { x, w: t('w', [8, 4]), out: t('o', [2, 4]), rows: 2, n: 4, k: 8 })).toThrow(
+      /matmul.w/,
+    );
+    expect(() => matmul(new Batch(gpu), { x, w: t('w2', [4, 8]), out: t('o2', [1, 4]), rows: 2, n: 4, k: 8 })).toThrow(
+      /matmul.out/,
+    );
+    gpu.releaseOwner('neg');
+  });
+});

@@ -1,0 +1,77 @@
+// Vite serves pages and module workers that import the engine straight from src/ (TypeScript, no build
+// step). The browser tests start it programmatically (test/helpers/browser.ts). ../shared/fixtures, the
+// real model files beside the checkout, is served under /fixtures/ so that pages and workers fetch them
+// over HTTP as a deployed app fetches its model.
+import { createReadStream, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Plugin } from 'vite';
+
+const repoRoot = path.dirname(fileURLToPath(import.meta.url));
+const fixturesDir = path.resolve(repoRoot, '../shared/fixtures');
+
+const CONTENT_TYPES: Record<string, string> = { '.json': 'application/json', '.md': 'text/markdown' };
+
+/**
+ * One `bytes=` range of a `size`-byte file as inclusive [start, end]; null when there is none (or it is
+ * not a single byte range: the whole file is sent), 'unsatisfiable' when it starts past the end.
+ */
+function parseRange(header: string | undefined, size: number): [number, number] | null | 'unsatisfiable' {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header ?? '');
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  const start = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1]);
+  const end = m[1] === '' || m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return start <= end ? [start, end] : 'unsatisfiable';
+}
+
+/**
+ * GET/HEAD /fixtures/<file> from ../shared/fixtures, with single byte ranges (the engine's HTTP model
+ * source reads tensors by range, as from any static host). Paths outside that folder are refused.
+ */
+function serveFixtures(): Plugin {
+  return {
+    name: 'ccmem-fixtures',
+    configureServer(server) {
+      server.middlewares.use('/fixtures', (req, res, next) => {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+        const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+        const file = path.join(fixturesDir, pathname);
+        if (!file.startsWith(fixturesDir + path.sep)) return next();
+        let size: number;
+        try {
+          const st = statSync(file);
+          if (!st.isFile()) return next();
+          size = st.size;
+        } catch {
+          return next();
+        }
+        const range = parseRange(req.headers.range, size);
+        res.setHeader('Accept-Ranges', 'bytes');
+        res.setHeader('Cache-Control', 'no-store');
+        if (range === 'unsatisfiable') {
+          res.statusCode = 416;
+          res.setHeader('Content-Range', `bytes */${size}`);
+          return res.end();
+        }
+        res.setHeader('Content-Type', CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream');
+        if (range) {
+          res.statusCode = 206;
+          res.setHeader('Content-Range', `bytes ${range[0]}-${range[1]}/${size}`);
+        }
+        res.setHeader('Content-Length', range ? range[1] - range[0] + 1 : size);
+        if (req.method === 'HEAD') return res.end();
+        const stream = range ? createReadStream(file, { start: range[0], end: range[1] }) : createReadStream(file);
+        stream.on('error', next).pipe(res);
+      });
+    },
+  };
+}
+
+export default defineConfig({
+  root: repoRoot,
+  appType: 'mpa', // unknown paths are 404s, not a fallback index.html
+  plugins: [serveFixtures()],
+  // Pre-bundle the dependencies of every test page and worker before the first request, so that a
+  // late discovery never reloads a page in the middle of a test.
+  optimizeDeps: { entries: ['test/browser/**/*.html', 'test/browser/**/*.ts'] },
+});
