@@ -1,7 +1,8 @@
 // Vite serves pages and module workers that import the engine straight from src/ (TypeScript, no build
 // step). The browser tests start it programmatically (test/helpers/browser.ts). ../shared/fixtures, the
 // real model files beside the checkout, is served under /fixtures/ so that pages and workers fetch them
-// over HTTP as a deployed app fetches its model.
+// over HTTP as a deployed app fetches its model; models that tests convert on the fly are written to
+// .tmp/browser-models and served under /models/ the same way.
 import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,8 @@ import { defineConfig, type Plugin } from 'vite';
 
 const repoRoot = path.dirname(fileURLToPath(import.meta.url));
 const fixturesDir = path.resolve(repoRoot, '../shared/fixtures');
+/** Where browser tests write converted model folders (gitignored); served under /models/. */
+export const browserModelsDir = path.join(repoRoot, '.tmp/browser-models');
 
 const CONTENT_TYPES: Record<string, string> = { '.json': 'application/json', '.md': 'text/markdown' };
 
@@ -25,18 +28,18 @@ function parseRange(header: string | undefined, size: number): [number, number] 
 }
 
 /**
- * GET/HEAD /fixtures/<file> from ../shared/fixtures, with single byte ranges (the engine's HTTP model
- * source reads tensors by range, as from any static host). Paths outside that folder are refused.
+ * GET/HEAD <mount>/<file> from `dir`, with single byte ranges (the engine's HTTP model source reads
+ * tensors by range, as from any static host). Paths outside that folder are refused.
  */
-function serveFixtures(): Plugin {
+function serveFolder(mount: string, dir: string): Plugin {
   return {
-    name: 'ccmem-fixtures',
+    name: `ccmem-serve${mount}`,
     configureServer(server) {
-      server.middlewares.use('/fixtures', (req, res, next) => {
+      server.middlewares.use(mount, (req, res, next) => {
         if (req.method !== 'GET' && req.method !== 'HEAD') return next();
         const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-        const file = path.join(fixturesDir, pathname);
-        if (!file.startsWith(fixturesDir + path.sep)) return next();
+        const file = path.join(dir, pathname);
+        if (!file.startsWith(dir + path.sep)) return next();
         let size: number;
         try {
           const st = statSync(file);
@@ -70,7 +73,7 @@ function serveFixtures(): Plugin {
 export default defineConfig({
   root: repoRoot,
   appType: 'mpa', // unknown paths are 404s, not a fallback index.html
-  plugins: [serveFixtures()],
+  plugins: [serveFolder('/fixtures', fixturesDir), serveFolder('/models', browserModelsDir)],
   // Pre-bundle the dependencies of every test page and worker before the first request, so that a
   // late discovery never reloads a page in the middle of a test.
   optimizeDeps: { entries: ['test/browser/**/*.html', 'test/browser/**/*.ts'] },

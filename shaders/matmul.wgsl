@@ -33,15 +33,6 @@ const GATED = 8u;
 const RT = {{RT}}u;
 const NT = {{NT}}u;
 
-// W[i], W[i + 1]. For f16p, i is even (even row stride, even k), so the pair is one u32.
-fn w_pair(i: u32) -> vec2<f32> {
-#if F16P
-  return unpack2x16float(w[i >> 1u]);
-#else
-  return vec2<f32>(w_at(i), w_at(i + 1u));
-#endif
-}
-
 fn tile_is_gated_off(r0: u32) -> bool {
   for (var j = 0u; j < RT; j++) {
     if (r0 + j < p.rows && gate[r0 + j] != 0.0) { return false; }

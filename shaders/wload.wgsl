@@ -13,3 +13,12 @@ fn w_at(i: u32) -> f32 { return unpack2x16float(w[i >> 1u])[i & 1u]; }
 fn w_at(i: u32) -> f32 { return w[i]; }
 #endif
 #endif
+
+// W[i], W[i + 1]. i must be even for f16p (rows have an even stride), so the pair is one u32.
+fn w_pair(i: u32) -> vec2<f32> {
+#if F16P
+  return unpack2x16float(w[i >> 1u]);
+#else
+  return vec2<f32>(w_at(i), w_at(i + 1u));
+#endif
+}

@@ -42,6 +42,7 @@ export async function generateCommand(values: CliValues): Promise<void> {
     repetitionPenalty: parseNumber(values['repetition-penalty'], '--repetition-penalty'),
     seed: parseNumber(values.seed, '--seed', true),
   });
+  if (!values.json && values.prompt !== undefined) process.stdout.write(values.prompt);
   let next = await stream.next();
   while (!next.done) {
     if (!values.json) process.stdout.write(next.value.delta);

@@ -3,7 +3,7 @@
 import { aborted, invalidInput } from '../errors.js';
 import { Batch } from '../gpu/batch.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
-import { clearSeen, markSeen, type SamplingOptions, sample } from '../kernels/sample.js';
+import { checkSamplingOptions, clearSeen, markSeen, type SamplingOptions, sample } from '../kernels/sample.js';
 import { createState, encodeForward, type ForwardState } from '../model/llama.js';
 import type { LoadedModel } from '../model/load.js';
 import { StopMatcher } from './stop.js';
@@ -268,7 +268,14 @@ export class Session {
     });
     b.copy(s.tokens.buffer, outIndex * 4, this.readback, 0, 4);
     b.submit();
-    await this.readback.mapAsync(GPUMapMode.READ);
+    const { gpu } = this.model;
+    try {
+      await this.readback.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      gpu.checkHealthy(); // a lost device explains a failed map better than the map error itself
+      throw e;
+    }
+    gpu.checkHealthy();
     const id = new Uint32Array(this.readback.getMappedRange(0, 4))[0]!;
     this.readback.unmap();
     return id;
@@ -279,14 +286,13 @@ function resolveSampling(o: GenerateOptions): SamplingOptions {
   if (o.maxNewTokens !== undefined && !(Number.isInteger(o.maxNewTokens) && o.maxNewTokens >= 1)) {
     throw invalidInput(`maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
   }
-  const temperature = o.temperature ?? 0;
-  const topK = o.topK ?? 0;
-  const topP = o.topP ?? 1;
-  const repetitionPenalty = o.repetitionPenalty ?? 1;
-  if (!(temperature >= 0)) throw invalidInput(`temperature must be >= 0, got ${temperature}`);
-  if (!Number.isInteger(topK) || topK < 0) throw invalidInput(`topK must be a non-negative integer, got ${topK}`);
-  if (!(topP > 0 && topP <= 1)) throw invalidInput(`topP must be in (0, 1], got ${topP}`);
-  if (!(repetitionPenalty > 0)) throw invalidInput(`repetitionPenalty must be > 0, got ${repetitionPenalty}`);
-  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
-  return { temperature, topK, topP, repetitionPenalty, seed: seed >>> 0 };
+  const options: SamplingOptions = {
+    temperature: o.temperature ?? 0,
+    topK: o.topK ?? 0,
+    topP: o.topP ?? 1,
+    repetitionPenalty: o.repetitionPenalty ?? 1,
+    seed: (o.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0,
+  };
+  checkSamplingOptions(options);
+  return options;
 }

@@ -65,7 +65,7 @@ export class Batch {
   }
 
   submit(): void {
-    if (this.gpu.lostReason) throw new Error(`the GPU device was lost: ${this.gpu.lostReason}`);
+    this.gpu.checkHealthy();
     const withParams = this.ops.filter((o): o is Dispatch => o.kind === 'dispatch' && o.params !== null);
     const arena = this.gpu.uniformArena(withParams.length * SLOT);
     const staging = new Uint8Array(withParams.length * SLOT);
@@ -100,4 +100,15 @@ export class Batch {
     device.queue.submit([encoder.finish()]);
     this.ops.length = 0;
   }
+}
+
+/**
+ * Workgroups for `invocations` threads in groups of `wg`, folded into x*y so that no dimension exceeds
+ * maxComputeWorkgroupsPerDimension. Shaders recover the index as (wid.y * nwg.x + wid.x) * WG + lid and
+ * return when it is past the count.
+ */
+export function flatGrid(b: Batch, invocations: number, wg: number): [number, number] {
+  const groups = Math.ceil(invocations / wg);
+  const x = Math.min(groups, b.gpu.limits.maxComputeWorkgroupsPerDimension);
+  return [x, x ? Math.ceil(groups / x) : 0];
 }

@@ -1,6 +1,6 @@
 // Device acquisition, feature detection, limit checks, the pipeline cache and buffer creation through
 // the ledger. One `Gpu` per engine; kernels receive it and never touch navigator.gpu themselves.
-import { deviceLimit, webgpuUnavailable } from '../errors.js';
+import { CcmemError, deviceLimit, webgpuUnavailable } from '../errors.js';
 import { WGSL } from '../kernels/wgsl.gen.js';
 import { Ledger, type LedgerEntry, type MemoryTag } from './ledger.js';
 import { type Defines, preprocess } from './preprocess.js';
@@ -68,6 +68,14 @@ export class Gpu {
   private arena: GPUBuffer | undefined;
   /** Set once the device is lost; every later submit is refused with this reason. */
   lostReason: string | undefined;
+  /** The first uncaptured WebGPU error (a shader or validation bug): later submits and reads throw it. */
+  gpuError: string | undefined;
+
+  /** Throws if the device is lost or a WebGPU error was reported. */
+  checkHealthy(): void {
+    if (this.lostReason) throw new CcmemError('DEVICE_LOST', `the GPU device was lost: ${this.lostReason}`);
+    if (this.gpuError) throw new Error(`WebGPU error: ${this.gpuError}`);
+  }
 
   constructor(
     readonly device: GPUDevice,
@@ -79,6 +87,11 @@ export class Gpu {
     void device.lost.then((info) => {
       this.lostReason = info.message || info.reason || 'unknown';
     });
+    // WGSL compile and validation errors are reported asynchronously and would otherwise only make
+    // dispatches silently do nothing; keep the first one and fail the next submit or readback with it.
+    device.onuncapturederror = (event) => {
+      this.gpuError ??= event.error.message;
+    };
   }
 
   get limits(): GPUSupportedLimits {
@@ -169,6 +182,7 @@ export class Gpu {
       enc.copyBufferToBuffer(buffer, offset, staging, 0, Math.ceil(size / 4) * 4);
       this.device.queue.submit([enc.finish()]);
       await staging.mapAsync(GPUMapMode.READ);
+      this.checkHealthy();
       return staging.getMappedRange(0, Math.ceil(size / 4) * 4).slice(0, size);
     } finally {
       this.destroyBuffer(staging);

@@ -3,9 +3,8 @@
 // zeros for any id past both tables instead of reading out of bounds.
 
 import { shapeError } from '../errors.js';
-import { type Batch, packParams } from '../gpu/batch.js';
+import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor, weightDefines } from '../gpu/tensor.js';
-import { flatGrid } from './add.js';
 
 export interface EmbeddingArgs {
   ids: Tensor;

@@ -4,9 +4,8 @@
 // skipped), then the main product adds gate[r] * scale * u[r, :] . B[n, :] for rows with gate != 0.
 
 import { shapeError } from '../errors.js';
-import { type Batch, packParams } from '../gpu/batch.js';
+import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Format, type Tensor, weightDefines } from '../gpu/tensor.js';
-import { flatGrid } from './add.js';
 
 export interface LoraArgs {
   a: Tensor;

@@ -2,10 +2,9 @@
 // inverse frequencies computed once on the CPU, including the config's scaling.
 
 import { shapeError } from '../errors.js';
-import { type Batch, packParams } from '../gpu/batch.js';
+import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
 import type { RopeScaling } from '../model/types.js';
-import { flatGrid } from './add.js';
 
 export interface RopeArgs {
   x: Tensor;

@@ -36,7 +36,8 @@ const SEEN_WG = 64;
 /** The reduction fan-out of shaders/sample.wgsl (its FAN), passed as a loop bound that compilers cannot unroll. */
 const FAN = 16;
 
-function checkOptions(o: SamplingOptions): void {
+/** Throws INVALID_INPUT for options outside their ranges (also used before any GPU work is queued). */
+export function checkSamplingOptions(o: SamplingOptions): void {
   if (!(o.temperature >= 0)) throw invalidInput(`temperature must be >= 0, got ${o.temperature}`);
   if (!(Number.isInteger(o.topK) && o.topK >= 0)) throw invalidInput(`topK must be an integer >= 0, got ${o.topK}`);
   if (!(o.topP > 0 && o.topP <= 1)) throw invalidInput(`topP must be in (0, 1], got ${o.topP}`);
@@ -48,7 +49,7 @@ export function sample(b: Batch, a: SampleArgs): void {
   if (a.vocab < 1 || row < 0 || a.outIndex < 0) {
     throw shapeError(`sample: bad dims vocab=${a.vocab} logitsRow=${row} outIndex=${a.outIndex}`);
   }
-  checkOptions(a.options);
+  checkSamplingOptions(a.options);
   const offset = row * a.logits.rowStride;
   expectAtLeast('sample.logits', a.logits, offset + a.vocab, ['f32']);
   expectAtLeast('sample.out', a.out, a.outIndex + 1, ['u32']);

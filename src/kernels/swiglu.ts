@@ -1,9 +1,8 @@
 // SwiGLU activation of the MLP: out = silu(gate) * up, elementwise.
 
 import { shapeError } from '../errors.js';
-import { type Batch, packParams } from '../gpu/batch.js';
+import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
-import { flatGrid } from './add.js';
 
 const WG = 64;
 

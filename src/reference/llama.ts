@@ -2,6 +2,7 @@
 // f64 activations and accumulation, Float32Array weights keyed by Hugging Face tensor names. It is the
 // oracle the GPU engine is tested against, so it favours obviousness over speed.
 import { invalidInput, modelFormat } from '../errors.js';
+import { f16BitsToF32, f32ToF16Bits } from '../gpu/half.js';
 import {
   expectedShapes,
   GLOBAL_TENSOR_NAMES,
@@ -16,7 +17,9 @@ export interface ReferenceModel {
 }
 
 /** y[r] = sum_c W[r, c] x[c] (+ bias[r]) with W row-major [rows, cols]. */
-function matvec(w: Float32Array, x: Float64Array, rows: number, cols: number, bias?: Float32Array): Float64Array {
+const EMU = process.env.EMU === '1';
+function matvec(w: Float32Array, x0: Float64Array, rows: number, cols: number, bias?: Float32Array): Float64Array {
+  const x = EMU ? x0.map((v) => f16BitsToF32(f32ToF16Bits(v))) : x0;
   const y = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let s = bias ? (bias[r] as number) : 0;

@@ -5,10 +5,12 @@
 //   const env = await startBrowserEnv();
 //   await env.withPage('/test/browser/rmsnorm/', (page) => runInWorker(page, request));
 //   await env.close();
-import { existsSync } from 'node:fs';
+// Model folders that a test converts go through serveModel(): the pages fetch them from /models/.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { type Browser, type ConsoleMessage, chromium, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
-import viteConfig from '../../vite.config.js';
+import viteConfig, { browserModelsDir } from '../../vite.config.js';
 import type { PageApi } from '../browser/page-kit.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -115,4 +117,24 @@ export async function runInWorker<T>(page: Page, request: unknown, timeoutMs = 1
   } finally {
     clearTimeout(timer);
   }
+}
+
+export interface ServedModel {
+  /** Absolute URL of the folder, as loadModel() takes it. */
+  readonly url: string;
+  remove(): void;
+}
+
+/**
+ * Writes `files` (a Hugging Face folder, e.g. from convertLlama2c) into a fresh folder that the dev server
+ * serves under /models/ with byte ranges. A unique folder per call keeps parallel runs apart.
+ */
+export function serveModel(env: BrowserEnv, name: string, files: Record<string, string | Uint8Array>): ServedModel {
+  mkdirSync(browserModelsDir, { recursive: true });
+  const dir = mkdtempSync(path.join(browserModelsDir, `${name}-`));
+  for (const [file, data] of Object.entries(files)) writeFileSync(path.join(dir, file), data);
+  return {
+    url: new URL(`/models/${path.basename(dir)}/`, env.baseUrl).href,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -24,6 +24,7 @@ interface Model {
     contextSize: number;
     batchSize: number;
     sequences: number;
+    threads: number;
     flashAttention: boolean;
     experimentalKvCacheKeyType: 'F32';
     experimentalKvCacheValueType: 'F32';
@@ -71,6 +72,7 @@ async function withSequence<T>(
       contextSize: tokens + 1,
       batchSize: batch,
       sequences: 1,
+      threads: 1, // more threads spin-wait on our shared cores: 64 greedy steps took minutes, not milliseconds
       flashAttention: false,
       experimentalKvCacheKeyType: 'F32',
       experimentalKvCacheValueType: 'F32',

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { roundToF16 } from '../../src/gpu/half.js';
 import { type SafetensorsDType, writeSafetensors } from '../../src/model/safetensors.js';
-import { expectedShapes, GLOBAL_TENSOR_NAMES, type ModelConfig, type RopeScaling } from '../../src/model/types.js';
+import { expectedShapes, type ModelConfig, type RopeScaling } from '../../src/model/types.js';
 import type { ReferenceModel } from '../../src/reference/llama.js';
 import { randomArray } from './gpu.js';
 
@@ -50,8 +50,10 @@ export function randomModel(o: RandomModelOptions): ReferenceModel {
   for (const [name, shape] of expectedShapes(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const s = seed++;
-    if (shape.length === 2 && name !== GLOBAL_TENSOR_NAMES.embed) {
-      // uniform(-a, a) has variance a^2/3: a = sqrt(3 / fan_in) gives outputs of unit variance
+    if (shape.length === 2) {
+      // uniform(-a, a) has variance a^2/3: a = sqrt(3 / fan_in) gives outputs of unit variance. The embedding
+      // (also the tied LM head) gets the same scale, so a token's own row stays small in the residual stream
+      // and does not win every tied-head argmax (greedy output would repeat the input token forever).
       tensors.set(name, randomArray(n, s, Math.sqrt(3 / (shape[1] as number))));
     } else if (name.endsWith('norm.weight')) {
       tensors.set(
@@ -59,7 +61,7 @@ export function randomModel(o: RandomModelOptions): ReferenceModel {
         randomArray(n, s, 0.25).map((v) => 1 + v),
       ); // near 1, not all equal
     } else {
-      tensors.set(name, randomArray(n, s, name.endsWith('.bias') ? 0.5 : 1)); // embeddings, biases
+      tensors.set(name, randomArray(n, s, 0.5)); // biases
     }
   }
   return { config, tensors };
