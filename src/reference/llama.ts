@@ -2,14 +2,8 @@
 // f64 activations and accumulation, Float32Array weights keyed by Hugging Face tensor names. It is the
 // oracle the GPU engine is tested against, so it favours obviousness over speed.
 import { invalidInput, modelFormat } from '../errors.js';
-import { f16BitsToF32, f32ToF16Bits } from '../gpu/half.js';
-import {
-  expectedShapes,
-  GLOBAL_TENSOR_NAMES,
-  layerTensorNames,
-  type ModelConfig,
-  type RopeScaling,
-} from '../model/types.js';
+import { ropeInvFreq } from '../kernels/rope.js';
+import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from '../model/types.js';
 
 export interface ReferenceModel {
   config: ModelConfig;
@@ -17,9 +11,7 @@ export interface ReferenceModel {
 }
 
 /** y[r] = sum_c W[r, c] x[c] (+ bias[r]) with W row-major [rows, cols]. */
-const EMU = process.env.EMU === '1';
-function matvec(w: Float32Array, x0: Float64Array, rows: number, cols: number, bias?: Float32Array): Float64Array {
-  const x = EMU ? x0.map((v) => f16BitsToF32(f32ToF16Bits(v))) : x0;
+function matvec(w: Float32Array, x: Float64Array, rows: number, cols: number, bias?: Float32Array): Float64Array {
   const y = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let s = bias ? (bias[r] as number) : 0;
@@ -52,22 +44,6 @@ function rope(v: Float64Array, heads: number, headDim: number, invFreq: Float32A
       v[a + half] = x1 * cos + x0 * sin;
     }
   }
-}
-
-// TODO(rope): switch to ropeInvFreq from src/kernels/rope.ts once it lands (same contract).
-/** Hugging Face inverse frequencies theta^(-2i/headDim), with linear or llama3 scaling. */
-function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling): Float32Array {
-  const inv = Float32Array.from({ length: headDim / 2 }, (_, i) => 1 / theta ** ((2 * i) / headDim));
-  if (scaling.type === 'linear') return inv.map((f) => f / scaling.factor);
-  if (scaling.type !== 'llama3') return inv;
-  const { factor, lowFreqFactor, highFreqFactor, originalMaxPositions: old } = scaling;
-  return inv.map((f) => {
-    const wavelen = (2 * Math.PI) / f;
-    if (wavelen < old / highFreqFactor) return f;
-    if (wavelen > old / lowFreqFactor) return f / factor;
-    const smooth = (old / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-    return (1 - smooth) * (f / factor) + smooth * f;
-  });
 }
 
 /** Every tensor of the config, checked for presence and size (fails loudly on a malformed model). */

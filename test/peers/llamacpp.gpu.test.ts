@@ -24,7 +24,7 @@ describe('ccmem GPU vs llama.cpp', () => {
         heads: 4,
         kvHeads: 2,
         intermediate: 128,
-        vocab: 257,
+        vocab: 301,
         seed: 21,
       });
       base.config.eosTokenIds = [];

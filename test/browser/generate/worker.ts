@@ -1,8 +1,9 @@
 // Loads a model over HTTP (byte-range reads, tensor by tensor) on WebGPU inside a module worker and
 // generates greedily with a Session, reporting the streamed deltas, the result and the ledger.
+
+import { Session } from '../../../src/engine/session.js';
 import type { LedgerSnapshot } from '../../../src/gpu/ledger.js';
 import type { WeightFormat } from '../../../src/gpu/tensor.js';
-import { Session } from '../../../src/engine/session.js';
 import { loadModel } from '../../../src/model/load.js';
 import { serveRequests, withGpu } from '../worker-kit.js';
 
