@@ -23,11 +23,11 @@ const GGML_F16 = 1;
 /** llama.cpp token types. */
 const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, BYTE: 6 } as const;
 /** GGUF metadata value type codes of the scalar kinds used here; arrays are type 9. */
-const SCALAR = { u32: 4, i32: 5, f32: 6, bool: 7, string: 8 } as const;
+const SCALAR = { u32: 4, i32: 5, f32: 6, string: 8 } as const;
 const GGUF_ARRAY = 9;
 
 type Scalar = keyof typeof SCALAR;
-type MetaValue = { type: Scalar; value: number | string | boolean } | { array: Scalar; value: (number | string)[] };
+type MetaValue = { type: Scalar; value: number | string } | { array: Scalar; value: (number | string)[] };
 
 interface TensorOut {
   name: string;
@@ -56,11 +56,10 @@ class ByteWriter {
     this.length += n;
     return pos;
   }
-  scalar(kind: Scalar, v: number | string | boolean): void {
+  scalar(kind: Scalar, v: number | string): void {
     if (kind === 'u32') this.view.setUint32(this.at(4), v as number, true);
     else if (kind === 'i32') this.view.setInt32(this.at(4), v as number, true);
     else if (kind === 'f32') this.view.setFloat32(this.at(4), v as number, true);
-    else if (kind === 'bool') this.view.setUint8(this.at(1), v ? 1 : 0);
     else this.string(v as string);
   }
   u64(v: number): void {

@@ -43,7 +43,7 @@ export function randomModel(o: RandomModelOptions): ReferenceModel {
     attentionBias: o.attentionBias ?? false,
     bosTokenId: 1,
     eosTokenIds: [2],
-    torchDtype: 'float32',
+    torchDtype: 'F32',
   };
   const tensors = new Map<string, Float32Array>();
   let seed = o.seed * 1000;
@@ -70,7 +70,7 @@ export function randomModel(o: RandomModelOptions): ReferenceModel {
 /** Every tensor rounded to the nearest f16 (what an F16 file holds). */
 export function roundModelToF16(m: ReferenceModel): ReferenceModel {
   const tensors = new Map([...m.tensors].map(([name, t]) => [name, roundToF16(t)] as const));
-  return { config: { ...m.config, torchDtype: 'float16' }, tensors };
+  return { config: { ...m.config, torchDtype: 'F16' }, tensors };
 }
 
 const TORCH_DTYPE: Record<SafetensorsDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
