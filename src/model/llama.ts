@@ -11,6 +11,7 @@ import { matmul } from '../kernels/matmul.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { rope } from '../kernels/rope.js';
 import { swiglu } from '../kernels/swiglu.js';
+import type { GpuAdapter, LoraPair } from './gpu-adapter.js';
 import type { ModelConfig } from './types.js';
 import type { ModelWeights } from './weights.js';
 
@@ -21,6 +22,8 @@ export interface StateOptions {
   chunk: number;
   /** Most rows whose logits one forward produces. */
   logitRows: number;
+  /** LoRA rank the state must serve (scratch for x A^T); 0 without an adapter. */
+  loraRank?: number;
   owner: string;
 }
 
@@ -42,6 +45,9 @@ export interface ForwardState {
   readonly act: Tensor;
   readonly logits: Tensor;
   readonly attnScratch: Tensor;
+  /** Per-row LoRA gate (1 on COMP rows) of a gated forward, written by the caller. */
+  readonly rowGate: Tensor;
+  readonly loraU: Tensor;
 }
 
 export function createState(gpu: Gpu, c: ModelConfig, o: StateOptions): ForwardState {
@@ -64,6 +70,8 @@ export function createState(gpu: Gpu, c: ModelConfig, o: StateOptions): ForwardS
     up: t('scratch', 'up', [o.chunk, c.intermediateSize]),
     act: t('scratch', 'act', [o.chunk, c.intermediateSize]),
     logits: t('scratch', 'logits', [o.logitRows, c.vocabSize]),
+    rowGate: t('scratch', 'row-gate', [o.chunk]),
+    loraU: t('scratch', 'lora-u', [o.chunk, Math.max(1, o.loraRank ?? 0)]),
     attnScratch: t('scratch', 'attn-scratch', [
       Math.max(
         attentionScratchElements(o.chunk, c.numHeads, c.headDim, o.capacity),
@@ -79,13 +87,24 @@ export interface ForwardArgs {
   rows: number;
   /** Which rows get logits: the last one (generation) or all (scoring). */
   logits: 'last' | 'all' | 'none';
+  /** Apply the adapter's LoRA on rows whose state.rowGate is 1 (written by the caller). */
+  gated?: boolean;
+  /** Explicit visibility (u32 bitmask [rows, ceil((past + rows) / 32)]) instead of causal-with-past. */
+  mask?: Tensor;
 }
 
 /**
  * Encodes one forward of `rows` tokens read from state.tokens[past..] at state.positions[past..].
  * The caller has written those ids and positions. Logits land in state.logits rows [0, n).
  */
-export function encodeForward(b: Batch, c: ModelConfig, w: ModelWeights, s: ForwardState, a: ForwardArgs): void {
+export function encodeForward(
+  b: Batch,
+  c: ModelConfig,
+  w: ModelWeights,
+  s: ForwardState,
+  a: ForwardArgs,
+  adapter?: GpuAdapter,
+): void {
   const { past, rows } = a;
   const o = s.options;
   if (rows < 1 || rows > o.chunk) throw shapeError(`forward: ${rows} rows, chunk is ${o.chunk}`);
@@ -98,16 +117,32 @@ export function encodeForward(b: Batch, c: ModelConfig, w: ModelWeights, s: Forw
   const qDim = c.numHeads * hd;
   const kvDim = c.numKvHeads * hd;
   const eps = c.rmsNormEps;
+  if (a.gated && !adapter) throw shapeError('forward: a gated forward needs an adapter');
+  if (adapter && adapter.rank > (o.loraRank ?? 0)) {
+    throw shapeError(`forward: adapter rank ${adapter.rank}, state serves rank ${o.loraRank ?? 0}`);
+  }
+  const lora = (pair: LoraPair | undefined) =>
+    a.gated && pair ? { ...pair, scale: adapter!.scale, gate: s.rowGate, u: s.loraU } : undefined;
 
-  embedding(b, { ids: s.tokens, idsOffset: past, table: w.embed, out: s.x, rows, dim: D, vocab: c.vocabSize });
+  embedding(b, {
+    ids: s.tokens,
+    idsOffset: past,
+    table: w.embed,
+    extra: adapter?.embeddings,
+    out: s.x,
+    rows,
+    dim: D,
+    vocab: c.vocabSize,
+  });
   for (let l = 0; l < c.numLayers; l++) {
     const L = w.layers[l]!;
+    const A = adapter?.layers[l] ?? {};
     const k = s.kCache[l]!;
     const v = s.vCache[l]!;
     rmsnorm(b, { x: s.x, weight: L.inputNorm, out: s.xn, rows, dim: D, eps });
-    matmul(b, { x: s.xn, w: L.q, out: s.q, rows, n: qDim, k: D, bias: L.qBias });
-    matmul(b, { x: s.xn, w: L.k, out: k, rows, n: kvDim, k: D, bias: L.kBias, outRowOffset: past });
-    matmul(b, { x: s.xn, w: L.v, out: v, rows, n: kvDim, k: D, bias: L.vBias, outRowOffset: past });
+    matmul(b, { x: s.xn, w: L.q, out: s.q, rows, n: qDim, k: D, bias: L.qBias, lora: lora(A.q) });
+    matmul(b, { x: s.xn, w: L.k, out: k, rows, n: kvDim, k: D, bias: L.kBias, outRowOffset: past, lora: lora(A.k) });
+    matmul(b, { x: s.xn, w: L.v, out: v, rows, n: kvDim, k: D, bias: L.vBias, outRowOffset: past, lora: lora(A.v) });
     const ropeArgs = { positions: s.positions, positionsOffset: past, invFreq: w.invFreq, rows, headDim: hd };
     rope(b, { ...ropeArgs, x: s.q, heads: c.numHeads });
     rope(b, { ...ropeArgs, x: k, heads: c.numKvHeads, rowOffset: past });
@@ -121,9 +156,10 @@ export function encodeForward(b: Batch, c: ModelConfig, w: ModelWeights, s: Forw
       heads: c.numHeads,
       kvHeads: c.numKvHeads,
       headDim: hd,
+      mask: a.mask,
       scratch: s.attnScratch,
     });
-    matmul(b, { x: s.attn, w: L.o, out: s.x, rows, n: D, k: qDim, accumulate: true });
+    matmul(b, { x: s.attn, w: L.o, out: s.x, rows, n: D, k: qDim, accumulate: true, lora: lora(A.o) });
     rmsnorm(b, { x: s.x, weight: L.postNorm, out: s.xn, rows, dim: D, eps });
     matmul(b, { x: s.xn, w: L.gate, out: s.gate, rows, n: F, k: D });
     matmul(b, { x: s.xn, w: L.up, out: s.up, rows, n: F, k: D });
