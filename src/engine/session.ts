@@ -1,9 +1,14 @@
 // A conversation's GPU state and its generation loop: chunked prefill that reuses the cached prefix,
 // then one command buffer per decoded token (forward + GPU sampling), reading back only the sampled id.
+// The cache holds [memory slots (sink, compressed turns) | working tokens]; the memory policy decides
+// what happens when a turn ends (CCM compression) or the cache fills (window eviction).
 import { aborted, invalidInput } from '../errors.js';
 import { Batch } from '../gpu/batch.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
 import { checkSamplingOptions, clearSeen, markSeen, type SamplingOptions, sample } from '../kernels/sample.js';
+import { kvScratchElements, mergeSlots, moveSlots, rerotateSlots } from '../memory/kvops.js';
+import { type MemoryOptions, type ResolvedMemory, resolveMemory } from '../memory/policy.js';
+import type { GpuAdapter } from '../model/gpu-adapter.js';
 import { createState, encodeForward, type ForwardState } from '../model/llama.js';
 import type { LoadedModel } from '../model/load.js';
 import { StopMatcher } from './stop.js';
@@ -47,17 +52,62 @@ export interface SessionOptions {
   chunk?: number;
   /** Rows of logits one forward can return (scoring every position); default 1. */
   logitRows?: number;
+  /** What the cache keeps of the conversation; default full. */
+  memory?: MemoryOptions;
+  /** Required by the ccm policies: the conditional LoRA and COMP embeddings. */
+  adapter?: GpuAdapter;
+}
+
+/** A cache slot that outlives its turn: the sink (the first token) or a compressed memory slot. */
+export interface MemorySlot {
+  kind: 'sink' | 'memory';
+  /** RoPE position its key was rotated at (for merged slots: that of the latest contribution). */
+  position: number;
+  /** The compression step (turn) that produced it. */
+  turn: number;
+}
+
+export interface MemoryStats {
+  policy: ResolvedMemory['policy'];
+  /** Compression steps done. */
+  turns: number;
+  layers: number;
+  /** Slots by kind; every layer holds the same layout. */
+  slots: { sink: number; memory: number; working: number; capacity: number };
+  /** Bytes of K and V in use over all layers. */
+  bytes: number;
+  /** Bytes a full-context cache would hold for the same conversation now. */
+  fullContextBytes: number;
+  compressionRatio: number;
+  /** Text tokens compressed into memory slots. */
+  tokensCompressed: number;
+  /** Text tokens evicted without a trace (window policy). */
+  tokensEvicted: number;
+  /** RoPE position of the next token. */
+  nextPosition: number;
 }
 
 let sessions = 0;
 
 export class Session {
   readonly owner = `session${++sessions}`;
+  readonly memory: ResolvedMemory;
   private readonly state: ForwardState;
+  private readonly adapter: GpuAdapter | undefined;
   private readonly seen: Tensor;
+  private readonly kvScratch: Tensor;
   private readonly readback: GPUBuffer;
-  /** Token ids whose K/V occupy cache slots [0, fed.length). */
+  /** Slots [0, mem.length): sink and memory. */
+  private mem: MemorySlot[] = [];
+  /** Token ids whose K/V occupy the working slots [mem.length, mem.length + fed.length). */
   private fed: number[] = [];
+  /** RoPE position of fed[0]: text tokens before it, compressed ones included (ccm.md section 4). */
+  private base = 0;
+  /** The last sampled id, which no forward has fed yet. */
+  private pending: number | undefined;
+  private turns = 0;
+  private tokensCompressed = 0;
+  private tokensEvicted = 0;
   private busy = false;
 
   constructor(
@@ -69,50 +119,68 @@ export class Session {
     if (capacity > config.maxPositions) {
       throw invalidInput(`capacity ${capacity} exceeds max_position_embeddings ${config.maxPositions}`);
     }
-    const chunk = Math.min(options.chunk ?? 64, capacity);
+    this.memory = resolveMemory(options.memory, capacity);
+    if (this.memory.policy.startsWith('ccm') && !options.adapter) {
+      throw invalidInput(`the ${this.memory.policy} policy needs a CCM adapter`);
+    }
+    this.adapter = options.adapter;
+    const windowSize = this.memory.policy === 'window' ? this.memory.window : capacity;
+    const chunk = Math.min(options.chunk ?? 64, capacity, windowSize);
     const logitRows = Math.min(options.logitRows ?? 1, chunk);
-    this.state = createState(gpu, config, { capacity, chunk, logitRows, owner: this.owner });
-    this.seen = createTensor(gpu, {
-      tag: 'scratch',
+    this.state = createState(gpu, config, {
+      capacity,
+      chunk,
+      logitRows,
+      loraRank: this.adapter?.rank ?? 0,
       owner: this.owner,
-      label: 'seen',
-      shape: [config.vocabSize],
-      format: 'u32',
     });
+    const label = (l: string) => ({ tag: 'scratch' as const, owner: this.owner, label: l });
+    this.seen = createTensor(gpu, { ...label('seen'), shape: [config.vocabSize], format: 'u32' });
+    this.kvScratch = createTensor(gpu, { ...label('kv-scratch'), shape: [kvScratchElements(config, capacity)] });
     this.readback = gpu.createBuffer({
+      ...label('sampled-id'),
       tag: 'staging',
-      owner: this.owner,
-      label: 'sampled-id',
       size: 4,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    gpu.write(
-      this.state.positions.buffer,
-      Uint32Array.from({ length: capacity }, (_, i) => i),
-    );
   }
 
   get capacity(): number {
     return this.state.options.capacity;
   }
 
-  /** Ids whose K/V are cached (the prefix a follow-up request can reuse). */
+  /** Ids of the working tokens: the uncompressed part a follow-up request can reuse as its prefix. */
   get cachedIds(): readonly number[] {
     return this.fed;
   }
 
+  /** The last sampled id of the previous request, which was not fed (e.g. EOS). */
+  get pendingId(): number | undefined {
+    return this.pending;
+  }
+
+  /** Cache slots in use. */
+  get used(): number {
+    return this.mem.length + this.fed.length;
+  }
+
+  get memorySlots(): readonly MemorySlot[] {
+    return this.mem;
+  }
+
   /**
    * Streams the continuation of `promptIds` token by token; the generator's return value is the result.
-   * A second call while one is running is refused (INVALID_INPUT); an aborted signal throws ABORTED and
-   * leaves the session usable.
+   * `promptIds` is the uncompressed part of the conversation (everything after the memory slots): with
+   * the full policy the whole conversation, after a CCM compression just the new turn. The common prefix
+   * with the cached working tokens is reused. A second call while one is running is refused
+   * (INVALID_INPUT); an aborted signal throws ABORTED and leaves the session usable.
    */
   async *generate(
     promptIds: readonly number[],
     options: GenerateOptions = {},
   ): AsyncGenerator<TokenEvent, GenerationResult> {
     this.checkPrompt(promptIds);
-    if (this.busy) throw invalidInput('this session is already generating: wait for it to finish or abort it');
-    this.busy = true;
+    this.enter();
     try {
       return yield* this.run(promptIds, options);
     } finally {
@@ -120,44 +188,144 @@ export class Session {
     }
   }
 
-  /** Logits after the last prompt token, or at every prompt position with `all`. */
+  /** Logits after the last prompt token, or at every prompt position with `all` (recomputed from scratch). */
   async logits(promptIds: readonly number[], options: { all?: boolean } = {}): Promise<Float32Array[]> {
     this.checkPrompt(promptIds);
-    if (this.busy) throw invalidInput('this session is busy');
-    const { gpu, config } = this.model;
-    const { chunk, logitRows } = this.state.options;
-    const step = options.all ? logitRows : chunk;
-    const start = options.all ? 0 : this.reusablePrefix(promptIds);
-    this.fed.length = start;
-    gpu.write(this.state.tokens.buffer, Uint32Array.from(promptIds.slice(start)), start * 4);
-    const out: Float32Array[] = [];
-    for (let past = start; past < promptIds.length; past += step) {
-      const rows = Math.min(step, promptIds.length - past);
-      const last = past + rows === promptIds.length;
-      const b = new Batch(gpu);
-      encodeForward(b, config, this.model.weights, this.state, {
-        past,
-        rows,
-        logits: options.all ? 'all' : last ? 'last' : 'none',
-      });
-      b.submit();
-      if (options.all || last) {
-        const n = options.all ? rows : 1;
-        const flat = new Float32Array(await gpu.read(this.state.logits.buffer, 0, n * config.vocabSize * 4));
-        for (let r = 0; r < n; r++) out.push(flat.slice(r * config.vocabSize, (r + 1) * config.vocabSize));
+    this.enter();
+    try {
+      const { gpu, config } = this.model;
+      const V = config.vocabSize;
+      const { chunk, logitRows } = this.state.options;
+      const step = options.all ? logitRows : chunk;
+      this.truncate(options.all ? 0 : this.reusablePrefix(promptIds));
+      const out: Float32Array[] = [];
+      while (this.fed.length < promptIds.length) {
+        const rows = Math.min(step, promptIds.length - this.fed.length);
+        const last = this.fed.length + rows === promptIds.length;
+        const b = new Batch(gpu);
+        this.feedRows(b, promptIds.slice(this.fed.length, this.fed.length + rows), {
+          logits: options.all ? 'all' : last ? 'last' : 'none',
+        });
+        b.submit();
+        if (options.all || last) {
+          const n = options.all ? rows : 1;
+          const flat = new Float32Array(await gpu.read(this.state.logits.buffer, 0, n * V * 4));
+          for (let r = 0; r < n; r++) out.push(flat.slice(r * V, (r + 1) * V));
+        }
       }
+      return out;
+    } finally {
+      this.busy = false;
     }
-    this.fed = [...promptIds];
-    return out;
   }
 
-  /** Forgets the cached prefix (the next request recomputes everything). */
+  /** Feeds tokens after the working tokens without producing logits (e.g. a context chunk to compress). */
+  async feed(ids: readonly number[]): Promise<void> {
+    if (ids.length) this.checkPrompt([...this.fed, ...ids]);
+    this.enter();
+    try {
+      const b = new Batch(this.model.gpu);
+      for (let i = 0; i < ids.length; i += this.state.options.chunk) {
+        this.feedRows(b, ids.slice(i, i + this.state.options.chunk), { logits: 'none' });
+        b.submit();
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Ends the current turn. With a ccm policy its working tokens (plus the pending sampled token when
+   * `feedPending`, e.g. a reply cut by the token limit; a final EOS is never fed) are compressed into n
+   * COMP slots and released (ccm.md section 5). Other policies keep the tokens; this is a no-op for them.
+   */
+  async endTurn(options: { feedPending?: boolean } = {}): Promise<void> {
+    const m = this.memory;
+    if (m.policy !== 'ccm-concat' && m.policy !== 'ccm-merge') return;
+    this.enter();
+    try {
+      const { gpu, config } = this.model;
+      const extra = options.feedPending && this.pending !== undefined ? [this.pending] : [];
+      if (this.fed.length + extra.length === 0) return;
+      const n = m.compTokens;
+      const comp = Array.from({ length: n }, (_, k) => config.vocabSize + k);
+      const b = new Batch(gpu);
+      this.feedRows(b, [...extra, ...comp], { logits: 'none', gates: [...extra.map(() => 0), ...comp.map(() => 1)] });
+      this.fed.length -= n; // the COMP rows are not working tokens: they sit just after them
+      this.turns++;
+      const t = this.turns;
+      const next = this.base + this.fed.length; // L_{t+1}
+      let kept = 0;
+      if (m.sink && !this.mem.some((s) => s.kind === 'sink')) {
+        // the first token of the conversation (BOS, at slot 0 since nothing precedes it) stays as the sink
+        this.mem.push({ kind: 'sink', position: this.base, turn: t });
+        kept = 1;
+      }
+      const sinks = this.mem.filter((s) => s.kind === 'sink').length;
+      const memoryCount = this.mem.length - sinks;
+      const compSlot = this.mem.length - kept + this.fed.length;
+      const scratch = this.kvScratch;
+      const slots = comp.map((_, k): MemorySlot => ({ kind: 'memory', position: next + k, turn: t }));
+      if (m.policy === 'ccm-merge' && memoryCount > 0) {
+        mergeSlots(b, this.state, { dst: sinks, src: compSlot, count: n, weight: 1 / t });
+        this.mem.splice(sinks, n, ...slots);
+      } else {
+        moveSlots(b, this.state, { from: compSlot, to: this.mem.length, count: n, scratch });
+        this.mem.push(...slots);
+        if (this.mem.length - sinks > m.budget) {
+          const over = this.mem.length - sinks - m.budget; // a multiple of n: evict the oldest groups
+          moveSlots(b, this.state, { from: sinks + over, to: sinks, count: this.mem.length - sinks - over, scratch });
+          this.mem.splice(sinks, over);
+        }
+      }
+      b.submit();
+      this.tokensCompressed += this.fed.length - kept;
+      this.base = next;
+      this.fed = [];
+      this.pending = undefined;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  stats(): MemoryStats {
+    const c = this.model.config;
+    const bytesPerSlot = 2 * c.numLayers * c.numKvHeads * c.headDim * 4;
+    const sink = this.mem.filter((s) => s.kind === 'sink').length;
+    const textTokens = this.tokensCompressed + this.tokensEvicted + sink + this.fed.length;
+    const bytes = this.used * bytesPerSlot;
+    return {
+      policy: this.memory.policy,
+      turns: this.turns,
+      layers: c.numLayers,
+      slots: { sink, memory: this.mem.length - sink, working: this.fed.length, capacity: this.capacity },
+      bytes,
+      fullContextBytes: textTokens * bytesPerSlot,
+      compressionRatio: bytes ? (textTokens * bytesPerSlot) / bytes : 1,
+      tokensCompressed: this.tokensCompressed,
+      tokensEvicted: this.tokensEvicted,
+      nextPosition: this.base + this.fed.length,
+    };
+  }
+
+  /** Forgets the whole conversation, memory included. */
   reset(): void {
+    this.mem = [];
     this.fed = [];
+    this.base = 0;
+    this.pending = undefined;
+    this.turns = 0;
+    this.tokensCompressed = 0;
+    this.tokensEvicted = 0;
   }
 
   dispose(): void {
     this.model.gpu.releaseOwner(this.owner);
+  }
+
+  private enter(): void {
+    if (this.busy) throw invalidInput('this session is already generating: wait for it to finish or abort it');
+    this.busy = true;
   }
 
   private checkPrompt(ids: readonly number[]): void {
@@ -168,24 +336,85 @@ export class Session {
         throw invalidInput(`token id ${id} at index ${i} is not in the vocabulary [0, ${V})`);
       }
     });
-    if (ids.length > this.capacity) {
-      throw invalidInput(`the prompt has ${ids.length} tokens; this session's cache holds ${this.capacity}`);
+    if (this.memory.policy !== 'window' && this.mem.length + ids.length > this.capacity) {
+      throw invalidInput(
+        `the prompt has ${ids.length} tokens; this session's cache holds ${this.capacity}` +
+          (this.mem.length ? ` (${this.mem.length} taken by memory)` : ''),
+      );
     }
   }
 
-  /** Cached slots that can be kept for `ids`: the common prefix, leaving at least one token to feed. */
+  /** Working tokens that can be kept for `ids`: the common prefix, leaving at least one token to feed. */
   private reusablePrefix(ids: readonly number[]): number {
     let n = 0;
     while (n < this.fed.length && n < ids.length && this.fed[n] === ids[n]) n++;
     return Math.min(n, ids.length - 1);
   }
 
+  private truncate(keep: number): void {
+    this.fed.length = Math.min(keep, this.fed.length);
+    this.pending = undefined;
+  }
+
+  private checkRoom(rows: number): void {
+    if (this.used + rows > this.capacity) {
+      throw invalidInput(
+        `the conversation needs ${this.used + rows} cache slots, the session has ${this.capacity}: ` +
+          'use a larger capacity, or a window or ccm memory policy',
+      );
+    }
+  }
+
+  /** Makes room for `rows` new working tokens: window eviction, otherwise a capacity check. */
+  private makeRoom(b: Batch, rows: number): void {
+    const m = this.memory;
+    if (m.policy !== 'window') {
+      this.checkRoom(rows);
+      return;
+    }
+    const limit = m.sinks + m.window;
+    if (this.fed.length + rows <= limit) return;
+    const evictable = this.fed.length - m.sinks;
+    const e = Math.min(evictable, Math.max(this.fed.length + rows - limit, m.evictChunk));
+    const count = this.fed.length - m.sinks - e;
+    const { gpu, config, weights } = this.model;
+    moveSlots(b, this.state, { from: m.sinks + e, to: m.sinks, count, scratch: this.kvScratch });
+    rerotateSlots(b, this.state, config, weights.invFreq, { first: m.sinks, count, delta: -e });
+    b.submit();
+    this.fed.splice(m.sinks, e);
+    this.tokensEvicted += e;
+    // the token table follows the slots (the embedding of the next input and the penalty set read it)
+    const table = this.pending === undefined ? this.fed : [...this.fed, this.pending];
+    gpu.write(this.state.tokens.buffer, Uint32Array.from(table), this.mem.length * 4);
+  }
+
+  /**
+   * Encodes one forward of `ids` as new working tokens (after making room), at positions continuing from
+   * the last working token. Gated rows (COMP) use the adapter's LoRA.
+   */
+  private feedRows(b: Batch, ids: readonly number[], o: { logits: 'last' | 'all' | 'none'; gates?: number[] }): void {
+    const { gpu, config, weights } = this.model;
+    this.makeRoom(b, ids.length);
+    const slot = this.used;
+    const s = this.state;
+    gpu.write(s.tokens.buffer, Uint32Array.from(ids), slot * 4);
+    const first = this.base + this.fed.length;
+    gpu.write(
+      s.positions.buffer,
+      Uint32Array.from(ids, (_, i) => first + i),
+      slot * 4,
+    );
+    const gated = o.gates?.some((g) => g !== 0) ?? false;
+    if (gated) gpu.write(s.rowGate.buffer, Float32Array.from(o.gates!));
+    encodeForward(b, config, weights, s, { past: slot, rows: ids.length, logits: o.logits, gated }, this.adapter);
+    this.fed.push(...ids);
+  }
+
   private async *run(prompt: readonly number[], o: GenerateOptions): AsyncGenerator<TokenEvent, GenerationResult> {
-    const { gpu, config, weights, tokenizer } = this.model;
+    const { gpu, config, tokenizer } = this.model;
     const s = this.state;
     const sampling = resolveSampling(o);
-    // the last sampled token is never fed, so a full cache still yields one more token
-    const maxNew = Math.min(o.maxNewTokens ?? 256, this.capacity - prompt.length + 1);
+    const unbounded = this.memory.policy === 'window';
     const eos = new Set([...config.eosTokenIds, ...(tokenizer?.eosTokenIds ?? [])]);
     const decoder = tokenizer?.streamDecoder({ skipSpecialTokens: true });
     const stops = new StopMatcher(o.stop ?? []);
@@ -196,20 +425,23 @@ export class Session {
 
     const t0 = performance.now();
     const reused = this.reusablePrefix(prompt);
-    this.fed.length = reused;
-    gpu.write(s.tokens.buffer, Uint32Array.from(prompt.slice(reused)), reused * 4);
+    this.truncate(reused);
     const b = new Batch(gpu);
-    if (sampling.repetitionPenalty !== 1) {
-      clearSeen(b, { seen: this.seen, vocab: config.vocabSize });
-      markSeen(b, { ids: s.tokens, count: prompt.length, seen: this.seen });
-    }
-    for (let past = reused; past < prompt.length; past += s.options.chunk) {
-      const rows = Math.min(s.options.chunk, prompt.length - past);
-      const last = past + rows === prompt.length;
-      encodeForward(b, config, weights, s, { past, rows, logits: last ? 'last' : 'none' });
+    while (this.fed.length < prompt.length) {
+      const rows = Math.min(s.options.chunk, prompt.length - this.fed.length);
+      const last = this.fed.length + rows === prompt.length;
+      this.feedRows(b, prompt.slice(this.fed.length, this.fed.length + rows), { logits: last ? 'last' : 'none' });
       if (!last) b.submit(); // one command buffer per chunk keeps each submission bounded
     }
-    this.fed.push(...prompt.slice(reused));
+    // the last sampled token is never fed, so a full cache still yields one more token
+    const maxNew = Math.min(
+      o.maxNewTokens ?? 256,
+      unbounded ? Number.POSITIVE_INFINITY : this.capacity - this.used + 1,
+    );
+    if (sampling.repetitionPenalty !== 1) {
+      clearSeen(b, { seen: this.seen, vocab: config.vocabSize });
+      markSeen(b, { ids: s.tokens, offset: this.mem.length, count: this.fed.length, seen: this.seen });
+    }
     let id = await this.sampleNext(b, sampling, 0);
     const tFirst = performance.now();
 
@@ -231,7 +463,11 @@ export class Session {
       }
       if (ids.length >= maxNew) break;
       checkAbort();
-      encodeForward(b, config, weights, s, { past: this.fed.length, rows: 1, logits: 'last' });
+      this.makeRoom(b, 1); // (an eviction rewrites the token table, pending id included)
+      this.pending = undefined; // fed by this step: the sampler already wrote it into the token table
+      const slot = this.used;
+      gpu.write(s.positions.buffer, Uint32Array.of(this.base + this.fed.length), slot * 4);
+      encodeForward(b, config, this.model.weights, s, { past: slot, rows: 1, logits: 'last' }, this.adapter);
       this.fed.push(id);
       id = await this.sampleNext(b, sampling, ids.length);
     }
@@ -256,7 +492,7 @@ export class Session {
   /** Samples from the logits of the forward already in `b`, into the slot after the cache, and reads the id. */
   private async sampleNext(b: Batch, options: SamplingOptions, step: number): Promise<number> {
     const s = this.state;
-    const outIndex = this.fed.length;
+    const outIndex = this.used;
     sample(b, {
       logits: s.logits,
       vocab: this.model.config.vocabSize,
@@ -278,6 +514,7 @@ export class Session {
     gpu.checkHealthy();
     const id = new Uint32Array(this.readback.getMappedRange(0, 4))[0]!;
     this.readback.unmap();
+    this.pending = id;
     return id;
   }
 }
