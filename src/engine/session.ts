@@ -7,6 +7,7 @@ import { Batch } from '../gpu/batch.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
 import { checkSamplingOptions, clearSeen, markSeen, type SamplingOptions, sample } from '../kernels/sample.js';
 import { kvScratchElements, mergeSlots, moveSlots, rerotateSlots } from '../memory/kvops.js';
+import { decodeMemory, encodeMemory, identityOf, type MemoryIdentity } from '../memory/persist.js';
 import { type MemoryOptions, type ResolvedMemory, resolveMemory } from '../memory/policy.js';
 import type { GpuAdapter } from '../model/gpu-adapter.js';
 import { createState, encodeForward, type ForwardState } from '../model/llama.js';
@@ -199,14 +200,14 @@ export class Session {
       const step = options.all ? logitRows : chunk;
       this.truncate(options.all ? 0 : this.reusablePrefix(promptIds));
       const out: Float32Array[] = [];
-      while (this.fed.length < promptIds.length) {
-        const rows = Math.min(step, promptIds.length - this.fed.length);
-        const last = this.fed.length + rows === promptIds.length;
+      // count fed rows separately: a window eviction shrinks `fed` while the prompt is consumed
+      for (let i = this.fed.length; i < promptIds.length; ) {
+        const rows = Math.min(step, promptIds.length - i);
+        const last = i + rows === promptIds.length;
         const b = new Batch(gpu);
-        this.feedRows(b, promptIds.slice(this.fed.length, this.fed.length + rows), {
-          logits: options.all ? 'all' : last ? 'last' : 'none',
-        });
+        this.feedRows(b, promptIds.slice(i, i + rows), { logits: options.all ? 'all' : last ? 'last' : 'none' });
         b.submit();
+        i += rows;
         if (options.all || last) {
           const n = options.all ? rows : 1;
           const flat = new Float32Array(await gpu.read(this.state.logits.buffer, 0, n * V * 4));
@@ -308,6 +309,62 @@ export class Session {
     };
   }
 
+  /**
+   * The context memory and working tokens as bytes (versioned, SHA-256 checked), for importMemory in a
+   * later session of the same model, adapter and policy (e.g. after a page reload).
+   */
+  async exportMemory(): Promise<Uint8Array> {
+    this.enter();
+    try {
+      const { gpu } = this.model;
+      const bytes = this.used * this.state.kCache[0]!.shape[1]! * 4;
+      const rows: Float32Array[] = [];
+      for (let l = 0; l < this.model.config.numLayers; l++) {
+        for (const cache of [this.state.kCache[l]!, this.state.vCache[l]!]) {
+          rows.push(new Float32Array(bytes ? await gpu.read(cache.buffer, 0, bytes) : new ArrayBuffer(0)));
+        }
+      }
+      const snapshot = {
+        mem: this.mem.map((s) => ({ ...s })),
+        fed: [...this.fed],
+        base: this.base,
+        pending: this.pending,
+        turns: this.turns,
+        tokensCompressed: this.tokensCompressed,
+        tokensEvicted: this.tokensEvicted,
+      };
+      return await encodeMemory(this.identity(), snapshot, rows);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Restores an exportMemory() result exactly; corrupt or mismatched bytes are refused and change nothing. */
+  async importMemory(bytes: Uint8Array): Promise<void> {
+    this.enter();
+    try {
+      const { snapshot, rows } = await decodeMemory(bytes, this.identity(), this.capacity);
+      const { gpu } = this.model;
+      rows.forEach((r, i) => {
+        const layer = i >> 1;
+        const cache = i & 1 ? this.state.vCache[layer]! : this.state.kCache[layer]!;
+        if (r.length) gpu.write(cache.buffer, r);
+      });
+      const slots = snapshot.mem.length;
+      const table = snapshot.pending === undefined ? snapshot.fed : [...snapshot.fed, snapshot.pending];
+      gpu.write(this.state.tokens.buffer, Uint32Array.from(table), slots * 4);
+      this.mem = snapshot.mem;
+      this.fed = snapshot.fed;
+      this.base = snapshot.base;
+      this.pending = snapshot.pending;
+      this.turns = snapshot.turns;
+      this.tokensCompressed = snapshot.tokensCompressed;
+      this.tokensEvicted = snapshot.tokensEvicted;
+    } finally {
+      this.busy = false;
+    }
+  }
+
   /** Forgets the whole conversation, memory included. */
   reset(): void {
     this.mem = [];
@@ -321,6 +378,12 @@ export class Session {
 
   dispose(): void {
     this.model.gpu.releaseOwner(this.owner);
+  }
+
+  private identity(): MemoryIdentity {
+    const a = this.adapter;
+    const adapter = a && { rank: a.rank, scale: a.scale, fingerprint: a.fingerprint };
+    return identityOf(this.model.config, adapter, this.memory);
   }
 
   private enter(): void {
@@ -427,11 +490,11 @@ export class Session {
     const reused = this.reusablePrefix(prompt);
     this.truncate(reused);
     const b = new Batch(gpu);
-    while (this.fed.length < prompt.length) {
-      const rows = Math.min(s.options.chunk, prompt.length - this.fed.length);
-      const last = this.fed.length + rows === prompt.length;
-      this.feedRows(b, prompt.slice(this.fed.length, this.fed.length + rows), { logits: last ? 'last' : 'none' });
-      if (!last) b.submit(); // one command buffer per chunk keeps each submission bounded
+    for (let i = reused; i < prompt.length; ) {
+      const rows = Math.min(s.options.chunk, prompt.length - i);
+      this.feedRows(b, prompt.slice(i, i + rows), { logits: i + rows === prompt.length ? 'last' : 'none' });
+      i += rows;
+      if (i < prompt.length) b.submit(); // one command buffer per chunk keeps each submission bounded
     }
     // the last sampled token is never fed, so a full cache still yields one more token
     const maxNew = Math.min(

@@ -5,10 +5,13 @@ export interface RopeRefOptions {
   rowOffset?: number;
 }
 
-/** Returns a copy of `x` with rows [rowOffset, rowOffset + rows) rotated. */
+/**
+ * Returns a copy of `x` with rows [rowOffset, rowOffset + rows) rotated. Positions are read as i32, as
+ * the kernel reads its u32 table, so a Uint32Array holding the bits of a negative value works too.
+ */
 export function ropeRef(
   x: Float32Array,
-  positions: Uint32Array,
+  positions: Uint32Array | Int32Array,
   invFreq: Float32Array,
   rows: number,
   heads: number,
@@ -19,7 +22,7 @@ export function ropeRef(
   const half = headDim / 2;
   const out = x.slice();
   for (let r = 0; r < rows; r++) {
-    const pos = positions[positionsOffset + r] as number;
+    const pos = (positions[positionsOffset + r] as number) | 0;
     for (let h = 0; h < heads; h++) {
       const base = ((rowOffset + r) * heads + h) * headDim;
       for (let i = 0; i < half; i++) {

@@ -8,6 +8,7 @@ import type { RopeScaling } from '../model/types.js';
 
 export interface RopeArgs {
   x: Tensor;
+  /** A u32 tensor whose values the kernel reads as i32 (same bits): negative positions are allowed. */
   positions: Tensor;
   positionsOffset?: number;
   invFreq: Tensor;

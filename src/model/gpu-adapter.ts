@@ -19,4 +19,6 @@ export interface GpuAdapter {
   embeddings: Tensor | undefined;
   /** The ledger owner of these tensors. */
   owner: string;
+  /** Identifies the adapter's contents (e.g. a digest of its files): memory exports made with another adapter are refused. */
+  fingerprint: string | undefined;
 }

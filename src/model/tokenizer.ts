@@ -132,8 +132,14 @@ export class TextTokenizer {
     return this.template !== undefined;
   }
 
-  applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
-    if (!this.template) throw invalidInput('this tokenizer has no chat template');
+  /** Renders `messages`; `fallbackTemplate` (jinja) is used when the tokenizer has no template of its own. */
+  applyChatTemplate(
+    messages: ChatMessage[],
+    options: { addGenerationPrompt?: boolean; fallbackTemplate?: string } = {},
+  ): string {
+    const template =
+      this.template ?? (options.fallbackTemplate === undefined ? undefined : new Template(options.fallbackTemplate));
+    if (!template) throw invalidInput('this tokenizer has no chat template');
     for (const m of messages) {
       if (!ROLES.has(m.role) || typeof m.content !== 'string') {
         throw invalidInput(`invalid chat message ${JSON.stringify(m)}: role must be system, user or assistant`);
@@ -141,7 +147,7 @@ export class TextTokenizer {
     }
     const c = this.config;
     try {
-      return this.template.render({
+      return template.render({
         messages,
         add_generation_prompt: options.addGenerationPrompt ?? false,
         bos_token: tokenText(c.bos_token) ?? '',

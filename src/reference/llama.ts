@@ -1,14 +1,47 @@
-// Plain CPU forward of a Llama-family model (llama2.c style): one token at a time against a KV cache,
-// f64 activations and accumulation, Float32Array weights keyed by Hugging Face tensor names. It is the
+// Plain CPU forward of a Llama-family model (llama2.c style), f64 activations and accumulation,
+// Float32Array weights keyed by Hugging Face tensor names. Two drivers share the per-row math: a
+// token-at-a-time session against an explicit KV cache (greedy decoding, recurrent memory tests) and a
+// layer-by-layer forward of a whole sequence with an explicit visibility mask, per-row RoPE positions,
+// per-row gated LoRA and CCM-merge SUM rows (the single training pass of ccm.md section 6). It is the
 // oracle the GPU engine is tested against, so it favours obviousness over speed.
 import { invalidInput, modelFormat } from '../errors.js';
 import { ropeInvFreq } from '../kernels/rope.js';
+import type { SumGroup } from '../memory/positions.js';
 import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from '../model/types.js';
 
 export interface ReferenceModel {
   config: ModelConfig;
   tensors: Map<string, Float32Array>;
 }
+
+/** CPU side of an adapter: gated LoRA on q/k/v/o and extra embedding rows for ids >= vocab. */
+export interface ReferenceAdapter {
+  rank: number;
+  /** The LoRA update is scaled by alpha / rank. */
+  alpha: number;
+  /** Key `${layer}.${'q'|'k'|'v'|'o'}`; a: [rank, in], b: [out, rank]. A missing key: no LoRA there. */
+  lora: Map<string, { a: Float32Array; b: Float32Array }>;
+  /** [m, hidden]: the embedding of id vocab + i is row i. */
+  embeddings: Float32Array;
+}
+
+export interface ForwardOptions {
+  /** RoPE position per row (default 0..n-1). */
+  positions?: number[];
+  /** Whether row `query` may attend to row `key`; replaces the causal default key <= query. */
+  visible?: (query: number, key: number) => boolean;
+  /** Per-row LoRA gate, 0 or 1 (default 0); o_proj uses the query row's gate. */
+  gates?: number[];
+  adapter?: ReferenceAdapter;
+  /** In every layer after RoPE, row sum[k]'s K and V are overwritten by the mean of rows comps[k]. */
+  sumGroups?: SumGroup[];
+}
+
+/** Per layer, per cached token: its rotated key and its value ([kvHeads * headDim] each). */
+export type KvCache = { keys: Float64Array[]; values: Float64Array[] }[];
+
+const PROJECTIONS = ['q', 'k', 'v', 'o'] as const;
+type Projection = (typeof PROJECTIONS)[number];
 
 /** y[r] = sum_c W[r, c] x[c] (+ bias[r]) with W row-major [rows, cols]. */
 function matvec(w: Float32Array, x: Float64Array, rows: number, cols: number, bias?: Float32Array): Float64Array {
@@ -57,64 +90,116 @@ function checkedTensors(model: ReferenceModel): (name: string) => Float32Array {
   return (name) => model.tensors.get(name) as Float32Array;
 }
 
-/** A decoding session: feed tokens one at a time, get the logits after each. */
-class Session {
+/** [in, out] of each adapted projection. */
+function projectionDims(c: ModelConfig): Record<Projection, [number, number]> {
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const D = c.hiddenSize;
+  return { q: [D, qDim], k: [D, kvDim], v: [D, kvDim], o: [qDim, D] };
+}
+
+/** Checks every LoRA pair and the embedding table against the model (fails loudly on a mismatch). */
+function checkAdapter(c: ModelConfig, a: ReferenceAdapter): void {
+  if (!Number.isInteger(a.rank) || a.rank < 1) throw modelFormat(`reference adapter: bad rank ${a.rank}`);
+  const dims = projectionDims(c);
+  const known = new Set<string>();
+  for (let l = 0; l < c.numLayers; l++) for (const p of PROJECTIONS) known.add(`${l}.${p}`);
+  for (const [key, { a: A, b: B }] of a.lora) {
+    if (!known.has(key)) throw modelFormat(`reference adapter: unknown LoRA key ${key}`);
+    const [inDim, outDim] = dims[key.split('.')[1] as Projection];
+    if (A.length !== a.rank * inDim || B.length !== outDim * a.rank) {
+      throw modelFormat(
+        `reference adapter: ${key} has A ${A.length} / B ${B.length} values for [${a.rank}, ${inDim}] / [${outDim}, ${a.rank}]`,
+      );
+    }
+  }
+  if (a.embeddings.length % c.hiddenSize !== 0) {
+    throw modelFormat(
+      `reference adapter: ${a.embeddings.length} embedding values is not a multiple of ${c.hiddenSize}`,
+    );
+  }
+}
+
+/** The per-row math of one model (+ adapter), shared by both drivers. */
+class Rows {
   private readonly c: ModelConfig;
   private readonly w: (name: string) => Float32Array;
   private readonly invFreq: Float32Array;
-  /** Per layer, per cached token: its rotated key and its value ([kvHeads * headDim] each). */
-  private readonly keys: Float64Array[][];
-  private readonly values: Float64Array[][];
+  private readonly adapter: ReferenceAdapter | undefined;
+  private readonly dims: Record<Projection, [number, number]>;
 
-  constructor(model: ReferenceModel) {
+  constructor(model: ReferenceModel, adapter?: ReferenceAdapter) {
     this.c = model.config;
     this.w = checkedTensors(model);
+    if (adapter) checkAdapter(this.c, adapter);
+    this.adapter = adapter;
+    this.dims = projectionDims(this.c);
     this.invFreq = ropeInvFreq(this.c.headDim, this.c.ropeTheta, this.c.ropeScaling);
-    this.keys = Array.from({ length: this.c.numLayers }, () => []);
-    this.values = Array.from({ length: this.c.numLayers }, () => []);
   }
 
-  step(id: number, pos: number): Float32Array {
-    const { c, w } = this;
-    const D = c.hiddenSize;
-    const hd = c.headDim;
-    const qDim = c.numHeads * hd;
-    const kvDim = c.numKvHeads * hd;
-    if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw invalidInput(`token id ${id} out of range`);
-    const x = Float64Array.from(w(GLOBAL_TENSOR_NAMES.embed).subarray(id * D, (id + 1) * D));
-    const bias = (name: string) => (c.attentionBias ? w(name) : undefined);
+  /** Ids below the vocabulary read the base table, vocab + i the adapter's row i. */
+  embed(id: number): Float64Array {
+    const { hiddenSize: D, vocabSize: V } = this.c;
+    const extra = this.adapter ? this.adapter.embeddings.length / D : 0;
+    if (!Number.isInteger(id) || id < 0 || id >= V + extra) throw invalidInput(`token id ${id} out of range`);
+    const table = id < V ? this.w(GLOBAL_TENSOR_NAMES.embed) : (this.adapter as ReferenceAdapter).embeddings;
+    const row = id < V ? id : id - V;
+    return Float64Array.from(table.subarray(row * D, (row + 1) * D));
+  }
 
-    for (let l = 0; l < c.numLayers; l++) {
-      const n = layerTensorNames(l);
-      const xn = rmsnorm(x, w(n.inputNorm), c.rmsNormEps);
-      const q = matvec(w(n.q), xn, qDim, D, bias(n.qBias));
-      const k = matvec(w(n.k), xn, kvDim, D, bias(n.kBias));
-      const v = matvec(w(n.v), xn, kvDim, D, bias(n.vBias));
-      rope(q, c.numHeads, hd, this.invFreq, pos);
-      rope(k, c.numKvHeads, hd, this.invFreq, pos);
-      const keys = this.keys[l] as Float64Array[];
-      const values = this.values[l] as Float64Array[];
-      keys.push(k);
-      values.push(v);
-
-      const att = this.attend(q, keys, values);
-      const o = matvec(w(n.o), att, D, qDim);
-      for (let i = 0; i < D; i++) x[i] = (x[i] as number) + (o[i] as number);
-
-      const hn = rmsnorm(x, w(n.postNorm), c.rmsNormEps);
-      const gate = matvec(w(n.gate), hn, c.intermediateSize, D);
-      const up = matvec(w(n.up), hn, c.intermediateSize, D);
-      const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * (up[i] as number)); // SwiGLU
-      const down = matvec(w(n.down), act, D, c.intermediateSize);
-      for (let i = 0; i < D; i++) x[i] = (x[i] as number) + (down[i] as number);
+  /** W x (+ bias) (+ gate * alpha/rank * B A x) for projection `p` of layer `l`. */
+  private project(l: number, p: Projection, x: Float64Array, gate: number): Float64Array {
+    const c = this.c;
+    const n = layerTensorNames(l);
+    const [inDim, outDim] = this.dims[p];
+    const biasName = { q: n.qBias, k: n.kBias, v: n.vBias, o: undefined }[p];
+    const bias = c.attentionBias && biasName ? this.w(biasName) : undefined;
+    const y = matvec(this.w(n[p]), x, outDim, inDim, bias);
+    const pair = gate !== 0 ? this.adapter?.lora.get(`${l}.${p}`) : undefined;
+    if (pair) {
+      const { rank, alpha } = this.adapter as ReferenceAdapter;
+      const ax = matvec(pair.a, x, rank, inDim);
+      const bax = matvec(pair.b, ax, outDim, rank);
+      const s = (gate * alpha) / rank;
+      for (let i = 0; i < outDim; i++) y[i] = (y[i] as number) + s * (bax[i] as number);
     }
-
-    const xf = rmsnorm(x, w(GLOBAL_TENSOR_NAMES.finalNorm), c.rmsNormEps);
-    const head = w(c.tieWordEmbeddings ? GLOBAL_TENSOR_NAMES.embed : GLOBAL_TENSOR_NAMES.lmHead);
-    return Float32Array.from(matvec(head, xf, c.vocabSize, D));
+    return y;
   }
 
-  /** Causal GQA attention of one query over every cached token (query head h reads kv head h / group). */
+  /** Layer l's query, key and value of residual row x, rotated at `pos`. */
+  qkv(l: number, x: Float64Array, pos: number, gate: number): { q: Float64Array; k: Float64Array; v: Float64Array } {
+    const c = this.c;
+    const xn = rmsnorm(x, this.w(layerTensorNames(l).inputNorm), c.rmsNormEps);
+    const q = this.project(l, 'q', xn, gate);
+    const k = this.project(l, 'k', xn, gate);
+    const v = this.project(l, 'v', xn, gate);
+    rope(q, c.numHeads, c.headDim, this.invFreq, pos);
+    rope(k, c.numKvHeads, c.headDim, this.invFreq, pos);
+    return { q, k, v };
+  }
+
+  /** Rest of layer l for row x, in place: attention of q over the given keys, o_proj, then the MLP. */
+  finishLayer(l: number, x: Float64Array, q: Float64Array, keys: Float64Array[], values: Float64Array[], gate: number) {
+    const c = this.c;
+    const n = layerTensorNames(l);
+    const o = this.project(l, 'o', this.attend(q, keys, values), gate);
+    for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) + (o[i] as number);
+    const hn = rmsnorm(x, this.w(n.postNorm), c.rmsNormEps);
+    const gateProj = matvec(this.w(n.gate), hn, c.intermediateSize, c.hiddenSize);
+    const up = matvec(this.w(n.up), hn, c.intermediateSize, c.hiddenSize);
+    const act = gateProj.map((g, i) => (g / (1 + Math.exp(-g))) * (up[i] as number)); // SwiGLU
+    const down = matvec(this.w(n.down), act, c.hiddenSize, c.intermediateSize);
+    for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) + (down[i] as number);
+  }
+
+  logits(x: Float64Array): Float64Array {
+    const c = this.c;
+    const xf = rmsnorm(x, this.w(GLOBAL_TENSOR_NAMES.finalNorm), c.rmsNormEps);
+    const head = this.w(c.tieWordEmbeddings ? GLOBAL_TENSOR_NAMES.embed : GLOBAL_TENSOR_NAMES.lmHead);
+    return matvec(head, xf, c.vocabSize, c.hiddenSize);
+  }
+
+  /** GQA attention of one query over the given keys (query head h reads kv head h / group). */
   private attend(q: Float64Array, keys: Float64Array[], values: Float64Array[]): Float64Array {
     const { c } = this;
     const hd = c.headDim;
@@ -144,19 +229,112 @@ class Session {
   }
 }
 
+function checkGate(gate: number): void {
+  if (gate !== 0 && gate !== 1) throw invalidInput(`LoRA gate must be 0 or 1, got ${gate}`);
+}
+
+/**
+ * A decoding session over an explicit KV cache: each step appends the token's K/V to every layer and
+ * attends to every cached slot. `cache` is public so recurrent-memory tests can evict, insert and
+ * average slots between steps, exactly as the engine does on the GPU.
+ */
+export class ReferenceSession {
+  readonly cache: KvCache;
+  private readonly rows: Rows;
+
+  constructor(model: ReferenceModel, adapter?: ReferenceAdapter) {
+    this.rows = new Rows(model, adapter);
+    this.cache = Array.from({ length: model.config.numLayers }, () => ({ keys: [], values: [] }));
+  }
+
+  /** f64 logits [vocab] of token `id` fed at RoPE position `pos` with LoRA gate `gate`. */
+  step(id: number, pos: number, gate = 0): Float64Array {
+    checkGate(gate);
+    const x = this.rows.embed(id);
+    this.cache.forEach((layer, l) => {
+      const { q, k, v } = this.rows.qkv(l, x, pos, gate);
+      layer.keys.push(k);
+      layer.values.push(v);
+      this.rows.finishLayer(l, x, q, layer.keys, layer.values, gate);
+    });
+    return this.rows.logits(x);
+  }
+}
+
+function checkOptions(n: number, o: ForwardOptions): void {
+  for (const [what, list] of [
+    ['positions', o.positions],
+    ['gates', o.gates],
+  ] as const) {
+    if (list && list.length !== n) throw invalidInput(`${list.length} ${what} for ${n} tokens`);
+  }
+  o.gates?.forEach(checkGate);
+  const row = (r: number) => {
+    if (!Number.isInteger(r) || r < 0 || r >= n) throw invalidInput(`sumGroups: row ${r} out of 0..${n - 1}`);
+  };
+  for (const g of o.sumGroups ?? []) {
+    if (g.sum.length !== g.comps.length) throw invalidInput('sumGroups: sum and comps differ in length');
+    g.sum.forEach(row);
+    for (const comps of g.comps) {
+      if (comps.length === 0) throw invalidInput('sumGroups: a SUM row averages no COMP row');
+      comps.forEach(row);
+    }
+  }
+}
+
+function mean(vectors: Float64Array[]): Float64Array {
+  const out = new Float64Array((vectors[0] as Float64Array).length);
+  for (const v of vectors) for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) + (v[i] as number);
+  return out.map((s) => s / vectors.length);
+}
+
+/** f64 logits [ids.length * vocab] of a whole sequence, layer by layer (see ForwardOptions). */
+export function referenceForward64(model: ReferenceModel, ids: number[], options: ForwardOptions = {}): Float64Array {
+  const n = ids.length;
+  checkOptions(n, options);
+  const rows = new Rows(model, options.adapter);
+  const pos = (t: number) => (options.positions ? (options.positions[t] as number) : t);
+  const gate = (t: number) => (options.gates ? (options.gates[t] as number) : 0);
+  const visible = options.visible ?? ((q: number, k: number) => k <= q);
+  const seen = ids.map((_, t) => ids.map((_, j) => j).filter((j) => visible(t, j)));
+  seen.forEach((keys, t) => {
+    if (keys.length === 0) throw invalidInput(`row ${t} may attend to no row`);
+  });
+  const x = ids.map((id) => rows.embed(id));
+  for (let l = 0; l < model.config.numLayers; l++) {
+    const qkv = x.map((row, t) => rows.qkv(l, row, pos(t), gate(t)));
+    const keys = qkv.map((r) => r.k);
+    const values = qkv.map((r) => r.v);
+    for (const g of options.sumGroups ?? []) {
+      g.sum.forEach((s, k) => {
+        const comps = g.comps[k] as number[];
+        keys[s] = mean(comps.map((r) => qkv[r]?.k as Float64Array));
+        values[s] = mean(comps.map((r) => qkv[r]?.v as Float64Array));
+      });
+    }
+    x.forEach((row, t) => {
+      const keysSeen = (seen[t] as number[]).map((j) => keys[j] as Float64Array);
+      const valuesSeen = (seen[t] as number[]).map((j) => values[j] as Float64Array);
+      rows.finishLayer(l, row, (qkv[t] as { q: Float64Array }).q, keysSeen, valuesSeen, gate(t));
+    });
+  }
+  const V = model.config.vocabSize;
+  const out = new Float64Array(n * V);
+  x.forEach((row, t) => {
+    out.set(rows.logits(row), t * V);
+  });
+  return out;
+}
+
+/** Logits [ids.length * vocab] of a whole sequence (referenceForward64 rounded to f32). */
+export function referenceForward(model: ReferenceModel, ids: number[], options?: ForwardOptions): Float32Array {
+  return Float32Array.from(referenceForward64(model, ids, options));
+}
+
 /** Logits for every position, [ids.length * vocab]. Token t attends to tokens 0..t; `positions` (default
  *  0..n-1) only set the RoPE angles. */
 export function referenceLogits(model: ReferenceModel, ids: number[], positions?: number[]): Float32Array {
-  if (positions && positions.length !== ids.length) {
-    throw invalidInput(`${positions.length} positions for ${ids.length} tokens`);
-  }
-  const V = model.config.vocabSize;
-  const session = new Session(model);
-  const out = new Float32Array(ids.length * V);
-  ids.forEach((id, t) => {
-    out.set(session.step(id, positions ? (positions[t] as number) : t), t * V);
-  });
-  return out;
+  return referenceForward(model, ids, positions ? { positions } : {});
 }
 
 /** Index of the largest value (the first one on ties). */
@@ -169,16 +347,18 @@ export function argmax(values: ArrayLike<number>): number {
 /** Exactly `maxNewTokens` greedily decoded ids after the prompt (no EOS stop: callers trim). */
 export function referenceGreedy(model: ReferenceModel, promptIds: number[], maxNewTokens: number): number[] {
   if (promptIds.length === 0) throw invalidInput('empty prompt');
-  const session = new Session(model);
+  const session = new ReferenceSession(model);
+  // argmax over f32-rounded logits, as the engine sees them (ties broken by the lower id)
+  const stepF32 = (id: number, pos: number) => Float32Array.from(session.step(id, pos));
   let logits: Float32Array = new Float32Array(0);
   promptIds.forEach((id, t) => {
-    logits = session.step(id, t);
+    logits = stepF32(id, t);
   });
   const out: number[] = [];
   for (let i = 0; i < maxNewTokens; i++) {
     const next = argmax(logits);
     out.push(next);
-    if (i + 1 < maxNewTokens) logits = session.step(next, promptIds.length + i);
+    if (i + 1 < maxNewTokens) logits = stepF32(next, promptIds.length + i);
   }
   return out;
 }

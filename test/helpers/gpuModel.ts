@@ -1,9 +1,10 @@
 // Puts an in-memory reference model (random or converted) on the test GPU without writing files.
 import type { Gpu } from '../../src/gpu/device.js';
-import type { WeightFormat } from '../../src/gpu/tensor.js';
+import { uploadTensor, type WeightFormat } from '../../src/gpu/tensor.js';
+import type { GpuAdapter } from '../../src/model/gpu-adapter.js';
 import type { LoadedModel } from '../../src/model/load.js';
 import { uploadWeights } from '../../src/model/weights.js';
-import type { ReferenceModel } from '../../src/reference/llama.js';
+import type { ReferenceAdapter, ReferenceModel } from '../../src/reference/llama.js';
 
 let models = 0;
 
@@ -33,4 +34,34 @@ export function argmax(row: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < row.length; i++) if ((row[i] as number) > (row[best] as number)) best = i;
   return best;
+}
+
+/** Puts a CPU reference adapter on the test GPU (f32), as the forward pass consumes it. */
+export function gpuAdapter(gpu: Gpu, ref: ReferenceAdapter, config: ReferenceModel['config']): GpuAdapter {
+  const owner = `test-adapter${++models}`;
+  const put = (label: string, shape: number[], values: Float32Array) =>
+    uploadTensor(gpu, { tag: 'weights', owner, label, shape }, values);
+  const layers = Array.from({ length: config.numLayers }, (_, l) => {
+    const pairs: GpuAdapter['layers'][number] = {};
+    for (const p of ['q', 'k', 'v', 'o'] as const) {
+      const pair = ref.lora.get(`${l}.${p}`);
+      if (!pair) continue;
+      const inDim = pair.a.length / ref.rank;
+      const outDim = pair.b.length / ref.rank;
+      pairs[p] = {
+        a: put(`${l}.${p}.a`, [ref.rank, inDim], pair.a),
+        b: put(`${l}.${p}.b`, [outDim, ref.rank], pair.b),
+      };
+    }
+    return pairs;
+  });
+  const rows = ref.embeddings.length / config.hiddenSize;
+  return {
+    rank: ref.rank,
+    scale: ref.alpha / ref.rank,
+    layers,
+    embeddings: rows ? put('embeddings', [rows, config.hiddenSize], ref.embeddings) : undefined,
+    owner,
+    fingerprint: `random-${owner}`,
+  };
 }

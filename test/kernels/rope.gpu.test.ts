@@ -30,14 +30,15 @@ interface Case {
 type Layout = Pick<Case, 'rows' | 'heads' | 'headDim' | 'positionsOffset' | 'rowOffset' | 'seed'>;
 
 /** Runs the kernel and reads back all of x, so rows outside the rotated range are checked too. */
-async function runRope(c: Layout, x: Float32Array, positions: Uint32Array, invFreq: Float32Array) {
+async function runRope(c: Layout, x: Float32Array, positions: Int32Array, invFreq: Float32Array) {
   const gpu = await testGpu();
   const owner = `test-rope-${c.seed}`;
   const tx = uploadTensor(gpu, { tag: 'scratch', owner, label: 'x', shape: [x.length] }, x);
   const b = new Batch(gpu);
   rope(b, {
     x: tx,
-    positions: uploadU32(gpu, { owner, tag: 'scratch', label: 'pos', shape: [positions.length] }, positions),
+    // The kernel reads the u32 table as i32: negative positions travel as their two's-complement bits.
+    positions: uploadU32(gpu, { owner, tag: 'scratch', label: 'pos', shape: [positions.length] }, u32Bits(positions)),
     positionsOffset: c.positionsOffset,
     invFreq: uploadTensor(gpu, { tag: 'scratch', owner, label: 'freq', shape: [invFreq.length] }, invFreq),
     rows: c.rows,
@@ -51,10 +52,15 @@ async function runRope(c: Layout, x: Float32Array, positions: Uint32Array, invFr
   return got;
 }
 
+const u32Bits = (a: Int32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+/** Positions uniform in (-maxPosition, maxPosition): negative ones are deltas that rotate backwards. */
 async function check(c: Case) {
   const r = rng(c.seed);
   const x = randomArray((c.rowOffset + c.rows + 1) * c.heads * c.headDim, c.seed + 1);
-  const positions = Uint32Array.from({ length: c.positionsOffset + c.rows }, () => Math.floor(r() * c.maxPosition));
+  const positions = Int32Array.from({ length: c.positionsOffset + c.rows }, () =>
+    Math.trunc((r() * 2 - 1) * c.maxPosition),
+  );
   const invFreq = ropeInvFreq(c.headDim, c.theta, c.scaling);
   const got = await runRope(c, x, positions, invFreq);
   const want = ropeRef(x, positions, invFreq, c.rows, c.heads, c.headDim, c);
@@ -86,9 +92,32 @@ describe('rope', () => {
   it('pinned: rotates the halves (x[i], x[i + headDim/2]) by position * invFreq[i]', async () => {
     const c: Layout = { rows: 1, heads: 1, headDim: 4, positionsOffset: 1, rowOffset: 0, seed: 5 };
     const x = Float32Array.of(1, 2, 3, 4);
-    const got = await runRope(c, x, Uint32Array.of(99, 3), Float32Array.of(1, 0.5));
+    const got = await runRope(c, x, Int32Array.of(99, 3), Float32Array.of(1, 0.5));
     const [c0, s0, c1, s1] = [Math.cos(3), Math.sin(3), Math.cos(1.5), Math.sin(1.5)];
     expectClose(got, [1 * c0 - 3 * s0, 2 * c1 - 4 * s1, 3 * c0 + 1 * s0, 4 * c1 + 2 * s1], 1e-6, 1e-6);
+  });
+
+  it('pinned: a negative position rotates backwards (u32 bits 0xfffffffd read as -3)', async () => {
+    const c: Layout = { rows: 1, heads: 1, headDim: 4, positionsOffset: 0, rowOffset: 0, seed: 6 };
+    const got = await runRope(c, Float32Array.of(1, 2, 3, 4), Int32Array.of(-3), Float32Array.of(1, 0.5));
+    const [c0, s0, c1, s1] = [Math.cos(3), Math.sin(3), Math.cos(1.5), Math.sin(1.5)];
+    expectClose(got, [1 * c0 + 3 * s0, 2 * c1 + 4 * s1, 3 * c0 - 1 * s0, 4 * c1 - 2 * s1], 1e-6, 1e-6);
+  });
+
+  it('rotating by -p undoes rotating by p, at large positions too', async () => {
+    const c: Layout = { rows: 6, heads: 2, headDim: 64, positionsOffset: 0, rowOffset: 0, seed: 11 };
+    const x = randomArray(c.rows * c.heads * c.headDim, 12);
+    const p = Int32Array.of(0, 1, 17, 4095, 65536, 131071);
+    const invFreq = ropeInvFreq(c.headDim, 500000, LLAMA32_SCALING);
+    const there = await runRope(c, x, p, invFreq);
+    const back = await runRope(
+      c,
+      there,
+      p.map((v) => -v),
+      invFreq,
+    );
+    // Exact inverse up to the kernel's cos/sin accuracy: both angles are the same f32, negated.
+    expectClose(back, x, 1e-5, 2e-6);
   });
 
   it('stays accurate at large positions (angles far outside [-pi, pi])', () =>
