@@ -20,7 +20,10 @@ export interface MemorySnapshot {
 }
 
 export interface MemoryIdentity {
-  model: Pick<ModelConfig, 'architecture' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize'>;
+  model: Pick<
+    ModelConfig,
+    'architecture' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize'
+  >;
   /** Adapter identity (rank, scale and its fingerprint), absent without an adapter. */
   adapter: { rank: number; scale: number; fingerprint: string | undefined } | undefined;
   policy: ResolvedMemory;
@@ -37,7 +40,11 @@ export function identityOf(c: ModelConfig, adapter: MemoryIdentity['adapter'], p
 }
 
 /** rows[l] = [K rows of layer l, V rows of layer l], each `used * kvDim` f32. */
-export async function encodeMemory(id: MemoryIdentity, snapshot: MemorySnapshot, rows: Float32Array[]): Promise<Uint8Array> {
+export async function encodeMemory(
+  id: MemoryIdentity,
+  snapshot: MemorySnapshot,
+  rows: Float32Array[],
+): Promise<Uint8Array> {
   const used = snapshot.mem.length + snapshot.fed.length;
   const header = new TextEncoder().encode(JSON.stringify({ ...id, snapshot, used }, infinityAsString));
   const payload = rows.reduce((n, r) => n + r.byteLength, 0);
@@ -73,25 +80,33 @@ export async function decodeMemory(
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw bad('not a ccmem memory export');
   const version = view.getUint32(4, true);
-  if (version !== MEMORY_FORMAT_VERSION) throw bad(`format version ${version}, this build reads ${MEMORY_FORMAT_VERSION}`);
+  if (version !== MEMORY_FORMAT_VERSION)
+    throw bad(`format version ${version}, this build reads ${MEMORY_FORMAT_VERSION}`);
   const headerLength = view.getUint32(8, true);
   if (12 + headerLength > body.length) throw bad('the header runs past the end');
   const header = JSON.parse(new TextDecoder().decode(body.subarray(12, 12 + headerLength)), stringAsInfinity) as Header;
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   if (!same(header.model, expected.model)) {
-    throw bad(`it was made for model ${JSON.stringify(header.model)}, this session runs ${JSON.stringify(expected.model)}`);
+    throw bad(
+      `it was made for model ${JSON.stringify(header.model)}, this session runs ${JSON.stringify(expected.model)}`,
+    );
   }
   if (!same(header.adapter, expected.adapter)) {
-    throw bad(`it was made with adapter ${JSON.stringify(header.adapter)}, this session has ${JSON.stringify(expected.adapter)}`);
+    throw bad(
+      `it was made with adapter ${JSON.stringify(header.adapter)}, this session has ${JSON.stringify(expected.adapter)}`,
+    );
   }
   if (!same(header.policy, expected.policy)) {
-    throw bad(`it was made with memory ${JSON.stringify(header.policy)}, this session uses ${JSON.stringify(expected.policy)}`);
+    throw bad(
+      `it was made with memory ${JSON.stringify(header.policy)}, this session uses ${JSON.stringify(expected.policy)}`,
+    );
   }
   if (header.used > capacity) throw bad(`it holds ${header.used} slots, this session's cache has ${capacity}`);
   const kvDim = expected.model.numKvHeads * expected.model.headDim;
   const rowFloats = header.used * kvDim;
   const payload = body.subarray(12 + headerLength);
-  if (payload.byteLength !== 2 * expected.model.numLayers * rowFloats * 4) throw bad('the K/V payload has the wrong size');
+  if (payload.byteLength !== 2 * expected.model.numLayers * rowFloats * 4)
+    throw bad('the K/V payload has the wrong size');
   const copy = new Float32Array(payload.slice().buffer);
   const rows = Array.from({ length: 2 * expected.model.numLayers }, (_, i) =>
     copy.subarray(i * rowFloats, (i + 1) * rowFloats),
