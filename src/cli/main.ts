@@ -4,9 +4,14 @@
 //   ccmem logits --model DIR --prompt-ids 1,2,3 [--all] --json
 //   ccmem convert llama2c FILE.bin [--tokenizer TOK.bin] --out DIR
 //   ccmem convert gguf DIR --out FILE.gguf [--dtype f32|f16]
+//   ccmem memory-logits --model DIR --adapter DIR --memory ccm-concat|ccm-merge --comp-tokens N
+//                       --chunks 1,2,3/4,5 --input 9,10 --json
+//   ccmem chat --model DIR [--adapter DIR] --memory POLICY [policy options] --turns FILE.json
+//              [--max-new-tokens N] [--temperature T] --json
 import { parseArgs } from 'node:util';
 import { CcmemError, invalidInput } from '../errors.js';
 import { convertGgufCommand, convertLlama2cCommand } from './convert.js';
+import { chatCommand, memoryLogitsCommand } from './memory.js';
 import { generateCommand, logitsCommand } from './run.js';
 
 const USAGE = `usage:
@@ -14,7 +19,12 @@ const USAGE = `usage:
                  [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--format auto|f32|f16|f16p] [--json]
   ccmem logits --model DIR --prompt-ids 1,2,3 [--all] [--json]
   ccmem convert llama2c FILE.bin [--tokenizer TOK.bin] --out DIR
-  ccmem convert gguf DIR --out FILE.gguf [--dtype f32|f16]`;
+  ccmem convert gguf DIR --out FILE.gguf [--dtype f32|f16]
+  ccmem memory-logits --model DIR --adapter DIR --memory ccm-concat|ccm-merge [--comp-tokens N]
+                      --chunks 1,2,3/4,5/6,7,8 --input 9,10 [--json]
+  ccmem chat --model DIR [--adapter DIR] --memory full|window|ccm-concat|ccm-merge --turns FILE.json
+             [--window N] [--sinks N] [--evict-chunk N] [--budget N] [--comp-tokens N] [--capacity N]
+             [--max-new-tokens N] [--temperature T] [--seed S] [--json]`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -32,6 +42,17 @@ const OPTIONS = {
   tokenizer: { type: 'string' },
   out: { type: 'string' },
   dtype: { type: 'string' },
+  adapter: { type: 'string' },
+  memory: { type: 'string' },
+  'comp-tokens': { type: 'string' },
+  chunks: { type: 'string' },
+  input: { type: 'string' },
+  turns: { type: 'string' },
+  window: { type: 'string' },
+  sinks: { type: 'string' },
+  'evict-chunk': { type: 'string' },
+  budget: { type: 'string' },
+  capacity: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -55,6 +76,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'generate') await generateCommand(values);
     else if (command === 'logits') await logitsCommand(values);
+    else if (command === 'memory-logits') await memoryLogitsCommand(values);
+    else if (command === 'chat') await chatCommand(values);
     else if (command === 'convert' && sub === 'llama2c') await convertLlama2cCommand(file, values);
     else if (command === 'convert' && sub === 'gguf') await convertGgufCommand(file, values);
     else throw invalidInput(`unknown command "${positionals.join(' ')}"\n${USAGE}`);

@@ -11,7 +11,7 @@ import type { CliValues } from './main.js';
 
 const FORMATS = ['auto', 'f32', 'f16', 'f16p'] as const;
 
-async function open(values: CliValues): Promise<{ gpu: Gpu; model: LoadedModel }> {
+export async function open(values: CliValues): Promise<{ gpu: Gpu; model: LoadedModel }> {
   const format = (values.format ?? 'auto') as WeightFormat | 'auto';
   if (!FORMATS.includes(format)) throw invalidInput(`--format must be one of ${FORMATS.join(', ')}`);
   const gpu = await acquireGpu({ gpu: await nodeGpu() });
@@ -29,19 +29,23 @@ function promptIds(values: CliValues, model: LoadedModel): number[] {
   return model.tokenizer.encode(text, { addSpecialTokens: true });
 }
 
-export async function generateCommand(values: CliValues): Promise<void> {
-  const { gpu, model } = await open(values);
-  const ids = promptIds(values, model);
-  const maxNewTokens = parseNumber(values['max-new-tokens'], '--max-new-tokens', true) ?? 128;
-  const session = new Session(model, { capacity: Math.min(model.config.maxPositions, ids.length + maxNewTokens + 1) });
-  const stream = session.generate(ids, {
-    maxNewTokens,
+/** The sampling flags shared by generate and chat (temperature 0, greedy, by default). */
+export function sampling(values: CliValues) {
+  return {
     temperature: parseNumber(values.temperature, '--temperature') ?? 0,
     topK: parseNumber(values['top-k'], '--top-k', true),
     topP: parseNumber(values['top-p'], '--top-p'),
     repetitionPenalty: parseNumber(values['repetition-penalty'], '--repetition-penalty'),
     seed: parseNumber(values.seed, '--seed', true),
-  });
+  };
+}
+
+export async function generateCommand(values: CliValues): Promise<void> {
+  const { gpu, model } = await open(values);
+  const ids = promptIds(values, model);
+  const maxNewTokens = parseNumber(values['max-new-tokens'], '--max-new-tokens', true) ?? 128;
+  const session = new Session(model, { capacity: Math.min(model.config.maxPositions, ids.length + maxNewTokens + 1) });
+  const stream = session.generate(ids, { maxNewTokens, ...sampling(values) });
   if (!values.json && values.prompt !== undefined) process.stdout.write(values.prompt);
   let next = await stream.next();
   while (!next.done) {

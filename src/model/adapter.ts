@@ -26,6 +26,7 @@
 //     layers.{i}.{t}.lora_A [r, in]   layers.{i}.{t}.lora_B [out, r]   embeddings [m, hiddenSize] (when m > 0)
 //   and no other tensor. in/out are the projection's: q [H*hd <- D], k, v [Hkv*hd <- D], o [D <- H*hd].
 import { invalidInput, modelFormat, unsupportedModel } from '../errors.js';
+import { mulberry32 } from '../util/random.js';
 import {
   isPeftConfig,
   PEFT_NAMING,
@@ -36,7 +37,7 @@ import {
   peftLayout,
   peftToProjectConfig,
 } from './adapter-peft.js';
-import { readTensorBytes, readWeightIndex, type TensorInfo, toF32, writeSafetensors } from './safetensors.js';
+import { readSafetensorsFile, readTensorBytes, type TensorInfo, toF32, writeSafetensors } from './safetensors.js';
 import { type FileSource, openSource } from './source.js';
 import type { ModelConfig } from './types.js';
 
@@ -459,26 +460,15 @@ async function firstExisting(src: FileSource, names: readonly string[]): Promise
 }
 
 interface WeightsFile {
-  /** Reads through to the real file (see openWeights). */
   src: FileSource;
   index: Map<string, TensorInfo>;
   where: string;
 }
 
-/** The tensor index of safetensors file `name`. readWeightIndex reads "model.safetensors", so the file
- * is presented under that name. */
+/** The tensor index of safetensors file `name`. */
 async function openWeights(src: FileSource, name: string): Promise<WeightsFile> {
   if (!(await src.exists(name))) throw modelFormat(`${src.id}: missing ${name}`);
-  const real = (f: string) => (f === 'model.safetensors' ? name : f);
-  const view: FileSource = {
-    id: `${src.id} (${name})`,
-    exists: (f) => src.exists(real(f)),
-    size: (f) => src.size(real(f)),
-    read: (f, offset, length) => src.read(real(f), offset, length),
-    text: (f) => src.text(real(f)),
-    json: <T>(f: string) => src.json<T>(real(f)),
-  };
-  return { src: view, index: await readWeightIndex(view), where: `${src.id}/${name}` };
+  return { src, index: await readSafetensorsFile(src, name), where: `${src.id}/${name}` };
 }
 
 /** Reads and shape-checks every tensor `layout` implies; any other tensor in the file is an error. */
@@ -578,16 +568,4 @@ export function randomAdapter(model: ModelConfig, o: RandomAdapterOptions): Adap
   }
   const embeddings = uniform(config.embeddingRows * model.hiddenSize, Math.sqrt(3 / model.hiddenSize));
   return { config, lora, embeddings };
-}
-
-/** mulberry32: a small seeded generator of uniform [0, 1) values. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

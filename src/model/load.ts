@@ -3,12 +3,14 @@
 import { deviceLimit } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { storageBytes, type WeightFormat } from '../gpu/tensor.js';
+import { type Adapter, checkAdapter } from './adapter.js';
+import { mergeLoraReader } from './adapter-gpu.js';
 import { loadConfig } from './config.js';
 import { checkAgainstConfig, readTensorBytes, readWeightIndex, toF32 } from './safetensors.js';
 import { type FileSource, openSource, type SourceOptions } from './source.js';
 import { TextTokenizer } from './tokenizer.js';
 import type { ModelConfig } from './types.js';
-import { type ModelWeights, uploadWeights, weightBytes } from './weights.js';
+import { type ModelWeights, type TensorReader, uploadWeights, weightBytes } from './weights.js';
 
 export interface LoadedModel {
   readonly gpu: Gpu;
@@ -24,6 +26,8 @@ export interface LoadOptions extends SourceOptions {
   /** 'auto': f32 files stay f32; f16/bf16 files become f16 (native when shader-f16, else packed). */
   format?: WeightFormat | 'auto';
   onTensor?: (name: string, index: number, total: number) => void;
+  /** An ungated adapter (sentinel or plain LoRA) merged into the weights as they load: W += (alpha/r) B A. */
+  mergeAdapter?: Adapter;
 }
 
 let loads = 0;
@@ -43,10 +47,12 @@ export async function loadModel(gpu: Gpu, spec: string | FileSource, options: Lo
     if (info.shape.length > 1) gpu.checkFits(storageBytes(format, info.shape), `tensor ${info.name}`);
   }
   const owner = `model${++loads}:${src.id}`;
-  const read = async (name: string) => {
+  const base: TensorReader = async (name) => {
     const info = index.get(name)!;
     return toF32(info, await readTensorBytes(src, info));
   };
+  if (options.mergeAdapter) checkAdapter(options.mergeAdapter, config);
+  const read = options.mergeAdapter ? mergeLoraReader(base, options.mergeAdapter) : base;
   gpu.device.pushErrorScope('out-of-memory');
   let weights: ModelWeights | undefined;
   let failure: unknown;

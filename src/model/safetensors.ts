@@ -37,7 +37,7 @@ const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Reads model.safetensors, or model.safetensors.index.json and every shard it names. */
 export async function readWeightIndex(src: FileSource): Promise<Map<string, TensorInfo>> {
-  if (await src.exists(SINGLE_FILE)) return readHeader(src, SINGLE_FILE);
+  if (await src.exists(SINGLE_FILE)) return readSafetensorsFile(src, SINGLE_FILE);
   if (!(await src.exists(INDEX_FILE))) {
     throw modelFormat(`${src.id}: neither ${SINGLE_FILE} nor ${INDEX_FILE} was found`);
   }
@@ -54,7 +54,7 @@ export async function readWeightIndex(src: FileSource): Promise<Map<string, Tens
   const all = new Map<string, TensorInfo>();
   for (const shard of shards) {
     if (!(await src.exists(shard))) throw modelFormat(`${src.id}: shard ${shard} named in ${INDEX_FILE} is missing`);
-    for (const [name, info] of await readHeader(src, shard)) {
+    for (const [name, info] of await readSafetensorsFile(src, shard)) {
       if (all.has(name)) throw modelFormat(`${src.id}: tensor ${name} appears in two shards`);
       all.set(name, info);
     }
@@ -66,7 +66,8 @@ export async function readWeightIndex(src: FileSource): Promise<Map<string, Tens
   return all;
 }
 
-async function readHeader(src: FileSource, file: string): Promise<Map<string, TensorInfo>> {
+/** The validated tensor index of one safetensors file. */
+export async function readSafetensorsFile(src: FileSource, file: string): Promise<Map<string, TensorInfo>> {
   const where = `${src.id}/${file}`;
   const fileSize = await src.size(file);
   if (fileSize < 8)

@@ -62,8 +62,11 @@ function rmsnorm(x: Float64Array, weight: Float32Array, eps: number): Float64Arr
   return x.map((v, i) => v * scale * (weight[i] as number));
 }
 
-/** Hugging Face rotate_half RoPE on each head of `v` in place: pairs (i, i + headDim/2). */
-function rope(v: Float64Array, heads: number, headDim: number, invFreq: Float32Array, pos: number): void {
+/**
+ * Hugging Face rotate_half RoPE on each head of `v` in place: pairs (i, i + headDim/2). Rotations compose,
+ * so rotating a stored key by a delta moves it to its position plus delta.
+ */
+export function rope(v: Float64Array, heads: number, headDim: number, invFreq: Float32Array, pos: number): void {
   const half = headDim / 2;
   for (let i = 0; i < half; i++) {
     const angle = pos * (invFreq[i] as number);

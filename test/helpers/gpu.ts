@@ -4,6 +4,7 @@ import { expect } from 'vitest';
 import { acquireGpu, type Gpu } from '../../src/gpu/device.js';
 import { nodeGpu } from '../../src/gpu/node.js';
 import type { WeightFormat } from '../../src/gpu/tensor.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 let gpu: Promise<Gpu> | undefined;
 
@@ -25,17 +26,8 @@ export function weightFormats(g: Gpu): WeightFormat[] {
   return g.features.f16 ? ['f32', 'f16p', 'f16'] : ['f32', 'f16p'];
 }
 
-/** mulberry32: a small seeded generator so failures reproduce from the printed seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded generator (mulberry32) so failures reproduce from the printed seed. */
+export const rng = mulberry32;
 
 /** Uniform values in [-scale, scale). */
 export function randomArray(n: number, seed: number, scale = 1): Float32Array {

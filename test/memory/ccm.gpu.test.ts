@@ -4,9 +4,8 @@
 // and the memory slots sit at the positions of ccm.md section 4.
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/engine/session.js';
-import { ccmVisible } from '../../src/memory/masks.js';
-import { ccmOnlinePositions, ccmTrainingLayout } from '../../src/memory/positions.js';
-import { referenceForward } from '../../src/reference/llama.js';
+import { ccmOnlinePositions } from '../../src/memory/positions.js';
+import { ccmReferenceLogits } from '../helpers/ccmReference.js';
 import { rng, testGpu } from '../helpers/gpu.js';
 import { gpuAdapter, gpuModel, relError } from '../helpers/gpuModel.js';
 import { randomAdapter } from '../helpers/randomAdapter.js';
@@ -73,27 +72,9 @@ describe('CCM recurrent GPU path vs single-pass masked CPU reference (f32)', () 
       }
       const [got] = await session.logits(input);
 
-      // CPU: one masked forward over [BOS] c(1) COMP(1) [SUM(1)] ... c(T) COMP(T) [SUM(T)] I
-      const layout = ccmTrainingLayout({
-        chunkLengths: chunks.map((ch) => ch.length),
-        n: c.n,
-        mode: c.mode,
-        inputLength: input.length,
-        bos: c.sink,
-      });
-      const text = [...(c.sink ? [BOS] : []), ...chunks.flat(), ...input];
-      let next = 0;
-      const ids = layout.kinds.map((kind, i) =>
-        kind === 'comp' ? V + layout.comp[i]! : kind === 'sum' ? V + c.n + layout.comp[i]! : text[next++]!,
-      );
-      const logits = referenceForward(ref, ids, {
-        positions: layout.positions,
-        visible: ccmVisible(layout, { sink: c.sink }),
-        gates: layout.kinds.map((k) => (k === 'comp' || k === 'sum' ? 1 : 0)),
-        adapter,
-        sumGroups: layout.sumGroups,
-      });
-      const want = logits.subarray((ids.length - 1) * V, ids.length * V);
+      // CPU: one masked forward over the whole sequence
+      const fedChunks = chunks.map((ch, t) => (t === 0 && c.sink ? [BOS, ...ch] : ch));
+      const want = ccmReferenceLogits(ref, adapter, fedChunks, input, c);
       expect(relError(got!, want)).toBeLessThan(1e-4);
 
       // positions (ccm.md section 4): memory slots at L_{t+1} + k, the input continues at L_{T+1}

@@ -75,26 +75,3 @@ describe('memory export and import', () => {
     gpu.releaseOwner(other.owner);
   });
 });
-
-describe('window policy', () => {
-  it('evicts the oldest non-sink tokens in chunks, keeps generating and accounts for it', async () => {
-    const gpu = await testGpu();
-    const ref = randomModel(OPTS);
-    ref.config.eosTokenIds = [];
-    const model = await gpuModel(gpu, ref, 'f32');
-    const s = new Session(model, { capacity: 16, memory: { policy: 'window', sinks: 2, window: 10, evictChunk: 4 } });
-    const prompt = [3, 4, 5, 6, 7, 8];
-    const stream = s.generate(prompt, { maxNewTokens: 30, temperature: 0 });
-    let next = await stream.next();
-    while (!next.done) next = await stream.next();
-    expect(next.value.ids.length).toBe(30); // beyond the 16-slot cache
-    const st = s.stats();
-    expect(st.slots.working).toBeLessThanOrEqual(12);
-    expect(st.tokensEvicted % 4).toBe(0);
-    expect(st.tokensEvicted + st.slots.working).toBe(prompt.length + 29);
-    expect(s.cachedIds.slice(0, 2)).toEqual([3, 4]); // the sinks stay
-    expect(st.nextPosition).toBe(st.slots.working); // positions follow the cache index
-    s.dispose();
-    gpu.releaseOwner(model.owner);
-  });
-});
