@@ -5,6 +5,7 @@ import type { GpuAdapter } from '../../src/model/gpu-adapter.js';
 import type { LoadedModel } from '../../src/model/load.js';
 import { uploadWeights } from '../../src/model/weights.js';
 import type { ReferenceAdapter, ReferenceModel } from '../../src/reference/llama.js';
+import { relDiff } from './checks.js';
 
 let models = 0;
 
@@ -20,15 +21,7 @@ export async function gpuModel(gpu: Gpu, ref: ReferenceModel, format: WeightForm
 }
 
 /** Relative error of one logits row: max |a - b| / max |b|. */
-export function relError(actual: Float32Array, expected: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs((actual[i] as number) - (expected[i] as number)));
-    scale = Math.max(scale, Math.abs(expected[i] as number));
-  }
-  return diff / scale;
-}
+export const relError = relDiff;
 
 export function argmax(row: ArrayLike<number>): number {
   let best = 0;

@@ -2,7 +2,6 @@
 // section 3, cell by cell; sentinel positions and labels on the worked example; the GPU mask packing
 // read back through the attention kernel's CPU reference.
 import { describe, expect, it } from 'vitest';
-import { isCcmemError } from '../../src/errors.js';
 import { attentionRef } from '../../src/kernels/attention.ref.js';
 import {
   ccmVisible,
@@ -15,16 +14,8 @@ import {
   type Visible,
 } from '../../src/memory/masks.js';
 import { ccmTrainingLayout } from '../../src/memory/positions.js';
+import { errorCode } from '../helpers/checks.js';
 import { randomArray, rng } from '../helpers/gpu.js';
-
-function errorCode(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return isCcmemError(e) ? e.code : String(e);
-  }
-  return 'no error';
-}
 
 /** Rows "name  1 . 1 ..." of a printed mask: name -> the 0/1 cells. */
 function parseMatrix(text: string): Map<string, boolean[]> {

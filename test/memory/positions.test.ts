@@ -2,17 +2,8 @@
 // and the online positions against the layout on random shapes (the two are written independently).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isCcmemError } from '../../src/errors.js';
 import { ccmOnlinePositions, ccmTrainingLayout } from '../../src/memory/positions.js';
-
-function errorCode(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return isCcmemError(e) ? e.code : String(e);
-  }
-  return 'no error';
-}
+import { errorCode } from '../helpers/checks.js';
 
 describe('ccmOnlinePositions', () => {
   it('reproduces the section 4 example: a1 a2 Ca Cb b1 Da Db x -> 0 1 2 3 2 3 4 3', () => {

@@ -11,6 +11,7 @@ import {
   ReferenceSession,
   referenceForward64,
 } from '../../src/reference/llama.js';
+import { relDiff } from '../helpers/checks.js';
 import { rng } from '../helpers/gpu.js';
 import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
@@ -93,11 +94,6 @@ function singlePass(c: Case, a: ReferenceAdapter, d: ReturnType<typeof dialog>) 
     sumGroups: layout.sumGroups,
   });
   return { layout, rows: layout.kinds.flatMap((k, r) => (k === 'sum' ? [] : [logits.subarray(r * V, (r + 1) * V)])) };
-}
-
-function relDiff(a: Float64Array, b: Float64Array): number {
-  const scale = b.reduce((s, v) => Math.max(s, Math.abs(v)), 0);
-  return a.reduce((s, v, i) => Math.max(s, Math.abs(v - b[i]!)), 0) / scale;
 }
 
 const shape = { chunkLengths: [3, 2, 4, 1], inputLength: 3 };

@@ -3,7 +3,6 @@
 // gate, adapter embedding rows are extra vocabulary rows, a hidden key is a removed token, an
 // anti-causal mask is a reversed sequence, and a SUM row over one COMP row is that row.
 import { describe, expect, it } from 'vitest';
-import { isCcmemError } from '../../src/errors.js';
 import { layerTensorNames } from '../../src/model/types.js';
 import {
   type ReferenceAdapter,
@@ -13,6 +12,7 @@ import {
   referenceForward64,
   referenceLogits,
 } from '../../src/reference/llama.js';
+import { errorCode, relDiff } from '../helpers/checks.js';
 import { randomArray } from '../helpers/gpu.js';
 import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
@@ -22,26 +22,7 @@ const adapter = randomAdapter(model.config, { rank: 4, alpha: 8, rows: 3, seed: 
 const V = 50;
 const ids = [3, 14, 15, 9, 26, 5, 35];
 
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < b.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i] as number));
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-  }
-  return diff / scale;
-}
-
 const row = (logits: ArrayLike<number>, t: number) => Array.from(logits).slice(t * V, (t + 1) * V);
-
-function errorCode(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return isCcmemError(e) ? e.code : String(e);
-  }
-  return 'no error';
-}
 
 /** The base model with W += (alpha / rank) B A on every adapted projection (ungated LoRA). */
 function mergedModel(m: ReferenceModel, a: ReferenceAdapter): ReferenceModel {
@@ -73,8 +54,8 @@ describe('referenceForward options', () => {
   it('with every gate open equals the LoRA merged into the weights (f32 merged weights)', () => {
     const open = referenceForward64(model, ids, { adapter, gates: ids.map(() => 1) });
     const merged = referenceForward64(mergedModel(model, adapter), ids);
-    expect(maxRelDiff(open, merged)).toBeLessThan(1e-5);
-    expect(maxRelDiff(open, referenceForward64(model, ids))).toBeGreaterThan(0.05); // the LoRA matters
+    expect(relDiff(open, merged)).toBeLessThan(1e-5);
+    expect(relDiff(open, referenceForward64(model, ids))).toBeGreaterThan(0.05); // the LoRA matters
   });
 
   it('applies each row its own gate, o_proj included, over keys computed under their own gates', () => {
@@ -88,7 +69,7 @@ describe('referenceForward options', () => {
     });
     ids.forEach((id, t) => {
       const want = (gates[t] ? merged : base).step(id, t);
-      expect(maxRelDiff(row(got, t), want), `row ${t}`).toBeLessThan(1e-5);
+      expect(relDiff(row(got, t), want), `row ${t}`).toBeLessThan(1e-5);
     });
   });
 
@@ -131,7 +112,7 @@ describe('referenceForward options', () => {
     const got = referenceForward64(model, ids, { visible: (q, k) => k >= q, positions: ids.map((_, t) => n - 1 - t) });
     const want = referenceForward64(model, [...ids].reverse());
     ids.forEach((_, t) => {
-      expect(maxRelDiff(row(got, t), row(want, n - 1 - t)), `row ${t}`).toBeLessThan(1e-12);
+      expect(relDiff(row(got, t), row(want, n - 1 - t)), `row ${t}`).toBeLessThan(1e-12);
     });
   });
 
@@ -149,7 +130,7 @@ describe('referenceForward options', () => {
       positions: [0, 1, 30, 3],
       visible: (q, k) => k <= q && !(q === 3 && k === 1),
     });
-    expect(maxRelDiff(row(plain, 3), row(want, 2))).toBeGreaterThan(1e-3);
+    expect(relDiff(row(plain, 3), row(want, 2))).toBeGreaterThan(1e-3);
   });
 
   it('refuses malformed options with typed errors', () => {

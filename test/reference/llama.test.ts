@@ -1,8 +1,8 @@
 // Properties of the CPU reference that do not need a peer: RoPE only sees relative positions, greedy
 // decoding follows the logits, malformed input fails with the right code.
 import { describe, expect, it } from 'vitest';
-import { isCcmemError } from '../../src/errors.js';
 import { argmax, referenceGreedy, referenceLogits } from '../../src/reference/llama.js';
+import { errorCode } from '../helpers/checks.js';
 import { randomModel } from '../helpers/randomModel.js';
 
 const model = randomModel({ hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, vocab: 50, seed: 11 });
@@ -11,15 +11,6 @@ const V = 50;
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return a.reduce((m, v, i) => Math.max(m, Math.abs(v - (b[i] as number))), 0);
-}
-
-function errorCode(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return isCcmemError(e) ? e.code : String(e);
-  }
-  return 'no error';
 }
 
 describe('referenceLogits', () => {

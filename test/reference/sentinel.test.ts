@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { sentinelIds, sentinelLayout, sentinelVisible } from '../../src/memory/masks.js';
 import { ReferenceSession, referenceForward64 } from '../../src/reference/llama.js';
+import { relDiff } from '../helpers/checks.js';
 import { rng } from '../helpers/gpu.js';
 import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
@@ -22,16 +23,6 @@ const model = randomModel({
   attentionBias: true,
 });
 const adapter = randomAdapter(model.config, { rank: 4, alpha: 8, rows: 2, seed: 52 });
-
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < b.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i] as number));
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-  }
-  return diff / scale;
-}
 
 /** Incremental inference over the layout's rows; returns each row's f64 logits in row order. */
 function incremental(layout: ReturnType<typeof sentinelLayout>, ids: number[]): Float64Array[] {

@@ -1,0 +1,23 @@
+// Small comparisons shared by the tests.
+import { isCcmemError } from '../../src/errors.js';
+
+/** max |actual - expected| / max |expected| over a logits row (or any vector). */
+export function relDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs((actual[i] as number) - (expected[i] as number)));
+    scale = Math.max(scale, Math.abs(expected[i] as number));
+  }
+  return diff / scale;
+}
+
+/** The CcmemError code `f` throws, the text of another error, or 'no error'. */
+export function errorCode(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return isCcmemError(e) ? e.code : String(e);
+  }
+  return 'no error';
+}
