@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'INVALID_INPUT' // empty or overlong prompt, invalid token ids, bad options
   | 'SHAPE' // a kernel was called with tensors of the wrong shape or dtype (a bug in the caller)
   | 'ABORTED'
-  | 'FETCH'; // a model file could not be fetched
+  | 'FETCH' // a model file could not be fetched
+  | 'STORAGE_QUOTA'; // the browser's storage cannot hold a model file
 
 export class CcmemError extends Error {
   readonly code: ErrorCode;

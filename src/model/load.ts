@@ -5,9 +5,10 @@ import type { Gpu } from '../gpu/device.js';
 import { storageBytes, type WeightFormat } from '../gpu/tensor.js';
 import { type Adapter, checkAdapter } from './adapter.js';
 import { mergeLoraReader } from './adapter-gpu.js';
+import { type CacheOptions, cachedSource } from './cache.js';
 import { loadConfig } from './config.js';
 import { checkAgainstConfig, readTensorBytes, readWeightIndex, toF32 } from './safetensors.js';
-import { type FileSource, openSource, type SourceOptions } from './source.js';
+import { type FileSource, isUrlOrHubId, openSource, type SourceOptions } from './source.js';
 import { TextTokenizer } from './tokenizer.js';
 import type { ModelConfig } from './types.js';
 import { type ModelWeights, type TensorReader, uploadWeights, weightBytes } from './weights.js';
@@ -28,12 +29,24 @@ export interface LoadOptions extends SourceOptions {
   onTensor?: (name: string, index: number, total: number) => void;
   /** An ungated adapter (sentinel or plain LoRA) merged into the weights as they load: W += (alpha/r) B A. */
   mergeAdapter?: Adapter;
+  /**
+   * Where URL and hub models are kept between loads (src/model/cache.ts): default the Cache API where
+   * the runtime has it; local folders are read in place.
+   */
+  cache?: Omit<CacheOptions, 'onProgress'>;
 }
 
 let loads = 0;
 
+function openModelSource(spec: string, options: LoadOptions): FileSource {
+  const src = openSource(spec, options);
+  if (!isUrlOrHubId(spec)) return src;
+  const key = `${spec}@${options.revision ?? 'main'}`; // the hub source's id leaves out the revision
+  return cachedSource(src, { key, ...options.cache, onProgress: options.onProgress });
+}
+
 export async function loadModel(gpu: Gpu, spec: string | FileSource, options: LoadOptions = {}): Promise<LoadedModel> {
-  const src = typeof spec === 'string' ? openSource(spec, options) : spec;
+  const src = typeof spec === 'string' ? openModelSource(spec, options) : spec;
   const config = await loadConfig(src);
   const index = await readWeightIndex(src);
   checkAgainstConfig(index, config);

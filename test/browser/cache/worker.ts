@@ -1,0 +1,4 @@
+import { serveRequests } from '../worker-kit.js';
+import { type CacheRequest, runCache } from './run.js';
+
+serveRequests<CacheRequest>(runCache);
