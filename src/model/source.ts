@@ -237,6 +237,11 @@ class HttpSource implements RawSource {
     if (res.status === 404) throw modelFormat(`${this.id}: missing file ${file} (HTTP 404 from ${url})`);
     if (res.status === 416) throw modelFormat(`${this.id}/${file}: truncated, the requested range is past its end`);
     if (!res.ok) throw fetchError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+    // no model file is HTML: static hosts answer a missing file with their index page (SPA fallback)
+    if (res.headers.get('content-type')?.startsWith('text/html')) {
+      await res.body?.cancel();
+      throw modelFormat(`${this.id}: missing file ${file} (${url} answered with an HTML page, a server's fallback)`);
+    }
     return res;
   }
 

@@ -232,3 +232,16 @@ describe('isUrlOrHubId', () => {
     }
   });
 });
+
+describe('HTTP source behind a single-page-app fallback', () => {
+  it('treats an HTML answer as a missing file', async () => {
+    const fetchFn = (async () =>
+      new Response('<!doctype html><title>app</title>', {
+        status: 200,
+        headers: { 'content-type': 'text/html; charset=utf-8', 'content-length': '33' },
+      })) as unknown as typeof fetch;
+    const src = openSource('http://127.0.0.1:9/model', { fetch: fetchFn });
+    expect(await src.exists('chat_template.jinja')).toBe(false);
+    await expect(src.text('tokenizer_config.json')).rejects.toThrow(/HTML page/);
+  });
+});

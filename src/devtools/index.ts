@@ -1,0 +1,14 @@
+// The `ccmem/devtools` entry: the memory-usage panel element and the global devtools hook.
+export { formatBytes } from './chart.js';
+export {
+  type CcmemDevtoolsHook,
+  HOOK_NAME,
+  HOOK_VERSION,
+  type HookEvent,
+  type HookListener,
+  installHook,
+  publishSample,
+  sanitizeEvent,
+} from './hook.js';
+export { CcmMemoryPanel, fullContextEquivalent, gpuBands, PANEL_TAG } from './panel.js';
+export { type MemorySample, sanitizeSample } from './stats.js';

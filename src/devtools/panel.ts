@@ -1,0 +1,214 @@
+// <ccm-memory-panel>: live memory statistics of a ccmem chat, one sample per turn. Usable in any page:
+//   <ccm-memory-panel hook></ccm-memory-panel>      follows the page's devtools hook (hook.ts)
+//   panel.push({ ...(await engine.memory()), speed: (await chat.lastResult()).usage })
+// The DevTools extension hosts the same element and feeds it relayed hook events (receive()).
+import { formatBytes, stackedChartSvg } from './chart.js';
+import { type HookEvent, installHook } from './hook.js';
+import { type MemorySample, sanitizeSample } from './stats.js';
+
+export const PANEL_TAG = 'ccm-memory-panel';
+/** Turns kept on the chart. */
+const HISTORY = 200;
+
+const COLORS = {
+  weights: '#6b7280',
+  kv: '#3b82f6',
+  memory: '#f59e0b',
+  scratch: '#10b981',
+  line: '#ef4444',
+  sink: '#8b5cf6',
+};
+
+/** The chart's bands for one sample; they add up to the ledger's current bytes (docs/devtools.md). */
+export function gpuBands(s: MemorySample): { weights: number; kv: number; memory: number; scratch: number } {
+  const { memory: m, ledger: l } = s;
+  const used = m.slots.sink + m.slots.memory + m.slots.working;
+  // memory slots live in the KV buffers: show their share of the KV allocation as the memory band
+  const memorySlotBytes = used ? (m.bytes / used) * (m.slots.sink + m.slots.memory) : 0;
+  return {
+    weights: l.byTag.weights.current,
+    kv: l.byTag.kv.current - memorySlotBytes,
+    memory: l.byTag.memory.current + memorySlotBytes,
+    scratch: l.byTag.scratch.current + l.byTag.staging.current,
+  };
+}
+
+/** What the GPU would hold if the KV cache kept every token of the conversation instead. */
+export const fullContextEquivalent = (s: MemorySample) => s.ledger.current - s.memory.bytes + s.memory.fullContextBytes;
+
+/** The numbers the panel lists: [data-stat name, label, exact value, shown text]. */
+function statRows(s: MemorySample): [string, string, number | string, string][] {
+  const m = s.memory;
+  const rate = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(1)} tok/s`);
+  const rows: [string, string, number | string, string][] = [
+    ['policy', 'Policy', m.policy, m.policy],
+    ['gpuCurrent', 'GPU now', s.ledger.current, formatBytes(s.ledger.current)],
+    ['gpuPeak', 'GPU peak', s.ledger.peak, formatBytes(s.ledger.peak)],
+    ['kvBytes', 'KV in use', m.bytes, formatBytes(m.bytes)],
+    ['fullContextBytes', 'Full-context KV', m.fullContextBytes, formatBytes(m.fullContextBytes)],
+    ['compressionRatio', 'Compression ratio', m.compressionRatio, `${m.compressionRatio.toFixed(2)}×`],
+    ['tokensCompressed', 'Tokens compressed', m.tokensCompressed, String(m.tokensCompressed)],
+    ['tokensEvicted', 'Tokens evicted', m.tokensEvicted, String(m.tokensEvicted)],
+    ['positionsUsed', 'Positions used', m.nextPosition, String(m.nextPosition)],
+    ['compressionSteps', 'Compression steps', m.turns, String(m.turns)],
+  ];
+  if (s.speed) {
+    rows.push(
+      ['prefillTokensPerSecond', 'Prefill', s.speed.prefillTokensPerSecond, rate(s.speed.prefillTokensPerSecond)],
+      ['decodeTokensPerSecond', 'Decode', s.speed.decodeTokensPerSecond, rate(s.speed.decodeTokensPerSecond)],
+      ['timeToFirstTokenMs', 'First token', s.speed.timeToFirstTokenMs, `${s.speed.timeToFirstTokenMs.toFixed(0)} ms`],
+    );
+  }
+  return rows;
+}
+
+const STYLE = `
+:host { display: block; font: 12px/1.4 system-ui, sans-serif; color: inherit; min-width: 260px; }
+h3 { font-size: 12px; margin: 12px 0 4px; text-transform: uppercase; letter-spacing: .04em; opacity: .7; }
+svg { width: 100%; height: auto; font-size: 9px; fill: currentColor; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 10px; }
+.legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; }
+.legend i.line { height: 0; border-top: 2px dashed; }
+dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 12px; margin: 0; }
+dt { opacity: .7; } dd { margin: 0; font-variant-numeric: tabular-nums; text-align: right; }
+.layer { display: grid; grid-template-columns: 2.5em 1fr; align-items: center; gap: 6px; margin: 2px 0; }
+.bar { display: flex; height: 8px; background: rgba(127,127,127,.2); border-radius: 2px; overflow: hidden; }
+.empty { opacity: .6; font-style: italic; }
+`;
+
+const Base = (globalThis.HTMLElement ?? class {}) as typeof HTMLElement; // importable outside a DOM (Node)
+
+export class CcmMemoryPanel extends Base {
+  private history: MemorySample[] = [];
+  private engine: string | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private readonly root: ShadowRoot;
+
+  constructor() {
+    super();
+    this.root = this.attachShadow({ mode: 'open' });
+    this.render();
+  }
+
+  get samples(): readonly MemorySample[] {
+    return this.history;
+  }
+
+  /** Adds one turn's statistics; anything but the MemorySample fields is dropped. */
+  push(sample: MemorySample): void {
+    const clean = sanitizeSample(sample);
+    if (!clean) throw new TypeError('not a memory sample: { memory: MemoryStats, ledger: LedgerSnapshot, speed? }');
+    this.history = [...this.history, clean].slice(-HISTORY);
+    this.render();
+  }
+
+  clear(): void {
+    this.history = [];
+    this.render();
+  }
+
+  /**
+   * Applies one hook event. With the `engine` attribute only that engine is shown; without it the panel
+   * follows whichever engine published last (starting over when it changes).
+   */
+  receive(event: HookEvent): void {
+    const wanted = this.getAttribute('engine');
+    if (wanted !== null && event.engine !== wanted) return;
+    if (event.type === 'reset') {
+      if (event.engine === this.engine) this.clear();
+      return;
+    }
+    if (event.engine !== this.engine) {
+      this.engine = event.engine;
+      this.history = [];
+    }
+    this.push(event.sample);
+  }
+
+  /** Follows the hook of `scope` (default: this page); returns the unsubscribe function. */
+  connectHook(scope?: object): () => void {
+    this.unsubscribe?.();
+    const off = installHook(scope).subscribe((e) => this.receive(e));
+    this.unsubscribe = off;
+    return () => {
+      off();
+      if (this.unsubscribe === off) this.unsubscribe = undefined;
+    };
+  }
+
+  connectedCallback(): void {
+    if (this.hasAttribute('hook') && !this.unsubscribe) this.connectHook();
+  }
+
+  disconnectedCallback(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  private render(): void {
+    const last = this.history.at(-1);
+    if (!last) {
+      this.root.innerHTML = `<style>${STYLE}</style><p class="empty">No ccmem statistics yet: they appear after each turn.</p>`;
+      return;
+    }
+    const bands = this.history.map(gpuBands);
+    const chart = stackedChartSvg({
+      x: this.history.map((_, i) => i + 1),
+      stacks: (['weights', 'kv', 'memory', 'scratch'] as const).map((tag) => ({
+        label: tag,
+        color: COLORS[tag],
+        values: bands.map((b) => b[tag]),
+      })),
+      line: { label: 'full-context equivalent', color: COLORS.line, values: this.history.map(fullContextEquivalent) },
+    });
+    const legend = (['weights', 'kv', 'memory', 'scratch'] as const)
+      .map((t) => `<span><i style="background:${COLORS[t]}"></i>${t}</span>`)
+      .join('');
+    this.root.innerHTML =
+      `<style>${STYLE}</style><h3>GPU memory by turn</h3>${chart}<div class="legend">${legend}` +
+      `<span><i class="line" style="color:${COLORS.line}"></i>full-context equivalent</span></div>` +
+      `<h3>Slots per layer</h3><div class="layers"></div><h3>Statistics</h3><dl></dl>`;
+    this.renderLayers(last);
+    const dl = this.root.querySelector('dl')!;
+    for (const [key, label, value, text] of statRows(last)) {
+      const dt = document.createElement('dt');
+      dt.textContent = label;
+      const dd = document.createElement('dd');
+      dd.dataset.stat = key;
+      dd.dataset.value = String(value);
+      dd.textContent = text;
+      dl.append(dt, dd);
+    }
+  }
+
+  private renderLayers(s: MemorySample): void {
+    const { slots, layers } = s.memory;
+    const parts: [string, number, string][] = [
+      ['sink', slots.sink, COLORS.sink],
+      ['memory', slots.memory, COLORS.memory],
+      ['working', slots.working, COLORS.kv],
+    ];
+    const title = `${parts.map(([k, v]) => `${k} ${v}`).join(', ')} of ${slots.capacity} slots`;
+    const data = `${parts.map(([k, v]) => `data-${k}="${v}"`).join(' ')} data-capacity="${slots.capacity}"`;
+    const bar = parts
+      .map(([, v, c]) => `<span style="width:${(100 * v) / Math.max(1, slots.capacity)}%;background:${c}"></span>`)
+      .join('');
+    const legend = parts.map(([k, , c]) => `<span><i style="background:${c}"></i>${k}</span>`).join('');
+    // every layer holds the same slot layout (MemoryStats), so each row shows it for its layer
+    const rows = Array.from(
+      { length: layers },
+      (_, l) =>
+        `<div class="layer" data-layer="${l}" ${data} title="${title}"><span>L${l}</span><div class="bar">${bar}</div></div>`,
+    );
+    this.root.querySelector('.layers')!.innerHTML =
+      `<div class="legend">${legend}<span>of ${slots.capacity} slots</span></div>${rows.join('')}`;
+  }
+}
+
+if (globalThis.customElements && !customElements.get(PANEL_TAG)) customElements.define(PANEL_TAG, CcmMemoryPanel);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    [PANEL_TAG]: CcmMemoryPanel;
+  }
+}

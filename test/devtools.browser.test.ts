@@ -1,0 +1,257 @@
+/// <reference path="../extension/chrome.d.ts" />
+// The memory panel and the devtools hook in headless Chromium: a test page (blank.html plus the
+// devtools module) publishes samples through window.__CCMEM_DEVTOOLS_HOOK__; the in-page
+// <ccm-memory-panel> must show exactly those numbers, and so must the built Chrome extension's panel page,
+// fed through the real content scripts and service worker. Screenshots go to test-artifacts/.
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { type BrowserContext, chromium, type Page, type Worker } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildExtension } from '../extension/build.mjs';
+import type { HookEvent } from '../src/devtools/hook.js';
+import type * as Devtools from '../src/devtools/index.js';
+import type { MemorySample } from '../src/devtools/stats.js';
+import { type BrowserEnv, startBrowserEnv } from './helpers/browser.js';
+
+const ARTIFACTS = path.resolve('test-artifacts');
+const TEST_PAGE = '/test/browser/blank.html';
+
+type DevtoolsWindow = Window & { devtools: typeof Devtools; seen: HookEvent[] };
+
+/** A plausible ccm-concat chat after `turn` turns: 5 layers, 64 slots of 1280 bytes, 2 COMP slots a turn. */
+function sample(turn: number): MemorySample {
+  const slotBytes = 1280;
+  const slots = { sink: 1, memory: 2 * turn, working: 10 + turn, capacity: 64 };
+  const used = slots.sink + slots.memory + slots.working;
+  const textTokens = 1 + 25 * turn + slots.working;
+  const byTag = {
+    weights: { current: 1_045_008, peak: 1_045_008 },
+    kv: { current: slots.capacity * slotBytes, peak: slots.capacity * slotBytes },
+    memory: { current: 0, peak: 0 },
+    scratch: { current: 30_000 + 100 * turn, peak: 31_000 + 100 * turn },
+    staging: { current: 4, peak: 4 },
+  };
+  const current = Object.values(byTag).reduce((s, t) => s + t.current, 0);
+  return {
+    memory: {
+      policy: 'ccm-concat',
+      turns: turn,
+      layers: 5,
+      slots,
+      bytes: used * slotBytes,
+      fullContextBytes: textTokens * slotBytes,
+      compressionRatio: textTokens / used,
+      tokensCompressed: 25 * turn,
+      tokensEvicted: 0,
+      nextPosition: textTokens,
+    },
+    ledger: { current, peak: current + 1000, byTag, buffers: 61 },
+    speed: { prefillTokensPerSecond: 200 + turn, decodeTokensPerSecond: 40.5 + turn, timeToFirstTokenMs: 31 + turn },
+  };
+}
+
+/** The panel's statistics as data-stat -> data-value. */
+function shownStats(page: Page, selector: string): Promise<Record<string, string>> {
+  return page
+    .locator(`${selector} dd[data-stat]`)
+    .evaluateAll((dds) =>
+      Object.fromEntries(dds.map((d) => [(d as HTMLElement).dataset.stat, (d as HTMLElement).dataset.value])),
+    );
+}
+
+function expectedStats(s: MemorySample): Record<string, string> {
+  const m = s.memory;
+  return Object.fromEntries(
+    Object.entries({
+      policy: m.policy,
+      gpuCurrent: s.ledger.current,
+      gpuPeak: s.ledger.peak,
+      kvBytes: m.bytes,
+      fullContextBytes: m.fullContextBytes,
+      compressionRatio: m.compressionRatio,
+      tokensCompressed: m.tokensCompressed,
+      tokensEvicted: m.tokensEvicted,
+      positionsUsed: m.nextPosition,
+      compressionSteps: m.turns,
+      prefillTokensPerSecond: s.speed?.prefillTokensPerSecond,
+      decodeTokensPerSecond: s.speed?.decodeTokensPerSecond,
+      timeToFirstTokenMs: s.speed?.timeToFirstTokenMs,
+    }).map(([k, v]) => [k, String(v)]),
+  );
+}
+
+/** Loads the devtools module (served by Vite from src/) into the page as window.devtools. */
+async function loadDevtools(page: Page): Promise<void> {
+  await page.addScriptTag({
+    type: 'module',
+    content: "import * as m from '/src/devtools/index.ts'; window.devtools = m;",
+  });
+  await page.waitForFunction(() => 'devtools' in window);
+}
+
+const publish = (page: Page, engine: string, s: MemorySample) =>
+  page.evaluate(([e, x]) => (window as unknown as DevtoolsWindow).devtools.publishSample(e, x), [engine, s] as const);
+
+describe('devtools memory panel', () => {
+  let env: BrowserEnv | undefined;
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    env = await startBrowserEnv();
+  });
+  afterAll(() => env?.close());
+
+  it('shows the hook samples of its engine: chart bands, slots per layer and exact statistics', async () => {
+    await env!.withPage(TEST_PAGE, async (page) => {
+      await page.setViewportSize({ width: 420, height: 760 });
+      await loadDevtools(page);
+      // two samples before the panel exists: the hook replays them
+      await publish(page, 'chat-1', sample(1));
+      await publish(page, 'chat-1', sample(2));
+      await page.evaluate(() => {
+        document.body.innerHTML = '<ccm-memory-panel hook engine="chat-1"></ccm-memory-panel>';
+      });
+      await publish(page, 'other', sample(9)); // another engine: ignored
+      await publish(page, 'chat-1', sample(3));
+
+      const last = sample(3);
+      expect(await shownStats(page, 'ccm-memory-panel')).toEqual(expectedStats(last));
+      const layers = await page
+        .locator('ccm-memory-panel .layer')
+        .evaluateAll((rows) => rows.map((r) => ({ ...(r as HTMLElement).dataset })));
+      expect(layers).toHaveLength(last.memory.layers);
+      for (const [l, row] of layers.entries()) {
+        const { sink, memory, working, capacity } = last.memory.slots;
+        expect(row).toEqual({
+          layer: String(l),
+          sink: String(sink),
+          memory: String(memory),
+          working: String(working),
+          capacity: String(capacity),
+        });
+      }
+
+      // The chart: one column per sample; the bands of a column and the line scale with the data.
+      const chart = await page.locator('ccm-memory-panel svg').evaluate((svg) => {
+        const rects = [...svg.querySelectorAll('rect[fill^="#"]')].map((r) => ({
+          fill: r.getAttribute('fill'),
+          y: Number(r.getAttribute('y')),
+          height: Number(r.getAttribute('height')),
+        }));
+        const points = (svg.querySelector('polyline')?.getAttribute('points') ?? '').split(' ');
+        return { rects, lineY: points.map((p) => Number(p.split(',')[1])) };
+      });
+      expect(chart.rects).toHaveLength(3 * 4);
+      expect(chart.lineY).toHaveLength(3);
+      const bands = await page.evaluate((s) => (window as unknown as DevtoolsWindow).devtools.gpuBands(s), last);
+      expect(bands.weights + bands.kv + bands.memory + bands.scratch).toBe(last.ledger.current);
+      expect(bands.memory).toBe(7 * 1280); // 1 sink + 6 memory slots of 1280 bytes
+      const column = chart.rects.slice(8); // the last sample: weights, kv, memory, scratch bottom-up
+      const bottom = column[0]!.y + column[0]!.height;
+      const perByte = (bottom - column[3]!.y) / last.ledger.current;
+      for (const [i, v] of [bands.weights, bands.kv, bands.memory, bands.scratch].entries()) {
+        expect(Math.abs(column[i]!.height - v * perByte)).toBeLessThan(0.2); // coordinates have 0.1 px steps
+      }
+      const line = last.ledger.current - last.memory.bytes + last.memory.fullContextBytes;
+      expect(Math.abs(bottom - chart.lineY[2]! - line * perByte)).toBeLessThan(0.2);
+
+      await page.screenshot({ path: path.join(ARTIFACTS, 'devtools-panel.png'), fullPage: true });
+
+      // a reset of its engine empties the panel
+      await page.evaluate(() =>
+        (window as unknown as DevtoolsWindow).devtools.installHook().publish({ type: 'reset', engine: 'chat-1' }),
+      );
+      expect(await page.locator('ccm-memory-panel dd').count()).toBe(0);
+      await expect.poll(() => page.locator('ccm-memory-panel .empty').count()).toBe(1);
+    });
+  });
+
+  it('the hook carries statistics only and drops what is not a sample', async () => {
+    await env!.withPage(TEST_PAGE, async (page) => {
+      await loadDevtools(page);
+      const seen = await page.evaluate((s) => {
+        const w = window as unknown as DevtoolsWindow;
+        const hook = w.devtools.installHook();
+        // the same object whoever asks
+        if (
+          hook !== w.devtools.installHook() ||
+          hook !== (window as unknown as Record<string, unknown>).__CCMEM_DEVTOOLS_HOOK__
+        ) {
+          throw new Error('installHook returned a second hook');
+        }
+        const seen: HookEvent[] = [];
+        hook.subscribe((e) => seen.push(e));
+        const leaky = { ...s, text: 'Hi, I am Ada.', memory: { ...s.memory, prompt: 'secret' } };
+        hook.publish({ type: 'sample', engine: 'chat-1', sample: leaky } as never);
+        hook.publish({ type: 'sample', engine: 'Hi, I am Ada.', sample: s }); // free text as an engine id
+        hook.publish({
+          type: 'sample',
+          engine: 'chat-1',
+          sample: { ...s, memory: { ...s.memory, bytes: 'x' } },
+        } as never);
+        hook.publish({ type: 'chat', engine: 'chat-1', text: 'secret' } as never);
+        return seen;
+      }, sample(1));
+      expect(seen).toEqual([{ type: 'sample', engine: 'chat-1', sample: sample(1) }]);
+      expect(JSON.stringify(seen)).not.toMatch(/Ada|secret/);
+    });
+  });
+
+  describe('the Chrome extension', () => {
+    const extDir = path.resolve(`.tmp/extension-test-${process.pid}`);
+    let context: BrowserContext | undefined;
+    let worker: Worker | undefined;
+    const errors: string[] = [];
+
+    beforeAll(async () => {
+      await buildExtension(extDir);
+      context = await chromium.launchPersistentContext('', {
+        executablePath: '/usr/bin/chromium',
+        headless: true,
+        args: ['--no-sandbox', `--disable-extensions-except=${extDir}`, `--load-extension=${extDir}`],
+      });
+      worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
+      context.on('weberror', (e) => errors.push(String(e.error())));
+    });
+    afterAll(async () => {
+      await context?.close();
+      rmSync(extDir, { recursive: true, force: true });
+    });
+
+    it('its panel page shows what the inspected page publishes, live, and clears on reload', async () => {
+      const page = context!.pages()[0] ?? (await context!.newPage());
+      await page.goto(new URL(TEST_PAGE, env!.baseUrl).href);
+      // the extension's content script installed the hook before the page's module found it
+      expect(await page.evaluate(() => '__CCMEM_DEVTOOLS_HOOK__' in window)).toBe(true);
+      await loadDevtools(page);
+      await publish(page, 'chat-1', sample(1));
+      await publish(page, 'chat-1', sample(2));
+      // a page can post anything to the relay directly: it arrives sanitized or not at all
+      await page.evaluate((s) => {
+        const leaky = { type: 'sample', engine: 'chat-1', sample: { ...s, transcript: ['Hi, I am Ada.'] } };
+        window.postMessage({ source: 'ccmem-devtools-hook', event: leaky }, '*');
+        window.postMessage({ source: 'ccmem-devtools-hook', event: { type: 'sample', engine: 'chat-1' } }, '*');
+      }, sample(3));
+
+      const tabs = await worker!.evaluate(() => chrome.tabs.query({}));
+      expect(tabs).toHaveLength(1);
+      const extensionId = new URL(worker!.url()).host;
+      const panel = await context!.newPage();
+      await panel.setViewportSize({ width: 420, height: 760 });
+      await panel.goto(`chrome-extension://${extensionId}/panel.html?tab=${tabs[0]!.id}`);
+      const count = () => panel.evaluate(() => document.querySelector('ccm-memory-panel')!.samples.length);
+      await expect.poll(count, { timeout: 10_000 }).toBe(3);
+      expect(await shownStats(panel, 'ccm-memory-panel')).toEqual(expectedStats(sample(3)));
+      const received = await panel.evaluate(() => JSON.stringify(document.querySelector('ccm-memory-panel')!.samples));
+      expect(received).not.toContain('Ada');
+
+      await publish(page, 'chat-1', sample(4)); // live
+      await expect.poll(count, { timeout: 10_000 }).toBe(4);
+      expect(await shownStats(panel, 'ccm-memory-panel')).toEqual(expectedStats(sample(4)));
+      await panel.screenshot({ path: path.join(ARTIFACTS, 'devtools-extension-panel.png'), fullPage: true });
+
+      await page.reload();
+      await expect.poll(count, { timeout: 10_000 }).toBe(0);
+      expect(errors).toEqual([]);
+    });
+  });
+});
