@@ -4,7 +4,7 @@
 //   ccmem logits --model DIR --prompt-ids 1,2,3 [--all] --json
 //   ccmem convert llama2c FILE.bin [--tokenizer TOK.bin] --out DIR
 //   ccmem convert gguf DIR --out FILE.gguf [--dtype f32|f16]
-//   ccmem memory-logits --model DIR --adapter DIR --memory ccm-concat|ccm-merge --comp-tokens N
+//   ccmem memory-logits --model DIR --adapter DIR --memory ccm-concat|ccm-merge|ccm-stream --comp-tokens N
 //                       --chunks 1,2,3/4,5 --input 9,10 --json
 //   ccmem chat --model DIR [--adapter DIR] --memory POLICY [policy options] --turns FILE.json
 //              [--max-new-tokens N] [--temperature T] --json
@@ -20,11 +20,12 @@ const USAGE = `usage:
   ccmem logits --model DIR --prompt-ids 1,2,3 [--all] [--json]
   ccmem convert llama2c FILE.bin [--tokenizer TOK.bin] --out DIR
   ccmem convert gguf DIR --out FILE.gguf [--dtype f32|f16]
-  ccmem memory-logits --model DIR --adapter DIR --memory ccm-concat|ccm-merge [--comp-tokens N]
+  ccmem memory-logits --model DIR --adapter DIR --memory ccm-concat|ccm-merge|ccm-stream [--comp-tokens N]
                       --chunks 1,2,3/4,5/6,7,8 --input 9,10 [--json]
-  ccmem chat --model DIR [--adapter DIR] --memory full|window|ccm-concat|ccm-merge --turns FILE.json
-             [--window N] [--sinks N] [--evict-chunk N] [--budget N] [--comp-tokens N] [--capacity N]
-             [--max-new-tokens N] [--temperature T] [--seed S] [--json]`;
+  ccmem chat --model DIR [--adapter DIR] --memory full|window|ccm-concat|ccm-merge|ccm-stream|sentinel
+             --turns FILE.json [--window N] [--sinks N] [--evict-chunk N] [--budget N] [--comp-tokens N]
+             [--on-position-limit error|stream] [--stream-chunk N] [--max-memory N] [--recent N] [--max-span N]
+             [--capacity N] [--max-new-tokens N] [--temperature T] [--seed S] [--json]`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -52,6 +53,11 @@ const OPTIONS = {
   sinks: { type: 'string' },
   'evict-chunk': { type: 'string' },
   budget: { type: 'string' },
+  'on-position-limit': { type: 'string' },
+  'stream-chunk': { type: 'string' },
+  'max-memory': { type: 'string' },
+  recent: { type: 'string' },
+  'max-span': { type: 'string' },
   capacity: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;

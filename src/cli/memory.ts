@@ -1,4 +1,5 @@
-// `ccmem memory-logits` and `ccmem chat`: a session with a context-memory policy (and a CCM adapter).
+// `ccmem memory-logits` and `ccmem chat`: a session with a context-memory policy (and a CCM or sentinel
+// adapter; a sentinel adapter's LoRA is merged into the model as it loads).
 import { readFile } from 'node:fs/promises';
 import { Chat } from '../engine/chat.js';
 import { Session } from '../engine/session.js';
@@ -9,6 +10,7 @@ import { type Adapter, checkAdapter, loadAdapter } from '../model/adapter.js';
 import { uploadAdapter } from '../model/adapter-gpu.js';
 import type { GpuAdapter } from '../model/gpu-adapter.js';
 import type { LoadedModel } from '../model/load.js';
+import type { TextTokenizer } from '../model/tokenizer.js';
 import { parseIds, parseNumber, required } from './args.js';
 import type { CliValues } from './main.js';
 import { open, sampling } from './run.js';
@@ -24,24 +26,36 @@ async function setup(values: CliValues): Promise<MemorySetup> {
   const policy = required(values.memory, '--memory') as PolicyName;
   if (!POLICY_NAMES.includes(policy)) throw invalidInput(`--memory must be one of ${POLICY_NAMES.join(', ')}`);
   const cpuAdapter = values.adapter ? await loadAdapter(values.adapter) : undefined;
-  const { gpu, model } = await open(values);
+  // a sentinel adapter's LoRA is ungated: it is merged into the weights as they load
+  const merge = cpuAdapter?.config.method === 'sentinel' ? cpuAdapter : undefined;
+  const { gpu, model } = await open(values, { mergeAdapter: merge });
   let adapter: GpuAdapter | undefined;
   if (cpuAdapter) {
     checkAdapter(cpuAdapter, model.config);
     adapter = await uploadAdapter(gpu, cpuAdapter, `adapter:${values.adapter}`);
   }
-  return { gpu, model, adapter, memory: memoryOptions(policy, values, cpuAdapter) };
+  return { gpu, model, adapter, memory: memoryOptions(policy, values, cpuAdapter, model) };
 }
 
-function memoryOptions(policy: PolicyName, values: CliValues, adapter: Adapter | undefined): MemoryOptions {
-  const int = (flag: 'window' | 'sinks' | 'evict-chunk' | 'budget' | 'comp-tokens') =>
-    parseNumber(values[flag], `--${flag}`, true);
+function memoryOptions(
+  policy: PolicyName,
+  values: CliValues,
+  adapter: Adapter | undefined,
+  model: LoadedModel,
+): MemoryOptions {
+  const int = (flag: IntFlag) => parseNumber(values[flag], `--${flag}`, true);
   if (policy === 'full') return { policy };
   if (policy === 'window') {
     return { policy, window: int('window') ?? 256, sinks: int('sinks'), evictChunk: int('evict-chunk') };
   }
-  if (!adapter || adapter.config.method !== 'ccm') throw invalidInput(`--memory ${policy} needs a CCM --adapter`);
-  const mode = policy === 'ccm-concat' ? 'concat' : 'merge';
+  if (policy === 'sentinel') {
+    if (adapter?.config.method !== 'sentinel') throw invalidInput('--memory sentinel needs a sentinel --adapter');
+    const sentenceEnds = model.tokenizer && sentenceEndIds(model.tokenizer, model.config.vocabSize);
+    return { policy, recent: int('recent'), maxSpan: int('max-span'), sentenceEnds };
+  }
+  if (adapter?.config.method !== 'ccm') throw invalidInput(`--memory ${policy} needs a CCM --adapter`);
+  // streaming concatenates its memory (ccm.md section 7)
+  const mode = policy === 'ccm-merge' ? 'merge' : 'concat';
   if (adapter.config.mode !== mode) {
     throw invalidInput(`the adapter was trained for ccm-${adapter.config.mode}, not ${policy}`);
   }
@@ -49,23 +63,53 @@ function memoryOptions(policy: PolicyName, values: CliValues, adapter: Adapter |
   if (n !== adapter.config.compTokens) {
     throw invalidInput(`--comp-tokens ${n}, but the adapter was trained with ${adapter.config.compTokens}`);
   }
-  return { policy, compTokens: n, sink: adapter.config.sink, budget: int('budget') };
+  const stream = { window: int('window'), chunk: int('stream-chunk'), maxMemory: int('max-memory') };
+  if (policy === 'ccm-stream') return { policy, compTokens: n, ...stream };
+  const onPositionLimit = values['on-position-limit'];
+  if (onPositionLimit !== undefined && onPositionLimit !== 'error' && onPositionLimit !== 'stream') {
+    throw invalidInput(`--on-position-limit must be error or stream, got ${onPositionLimit}`);
+  }
+  return { policy, compTokens: n, sink: adapter.config.sink, budget: int('budget'), onPositionLimit, ...stream };
+}
+
+type IntFlag =
+  | 'window'
+  | 'sinks'
+  | 'evict-chunk'
+  | 'budget'
+  | 'comp-tokens'
+  | 'stream-chunk'
+  | 'max-memory'
+  | 'recent'
+  | 'max-span';
+
+/** Ids whose text ends a sentence (. ! ? or a newline): the automatic sentinel spans end there. */
+function sentenceEndIds(tokenizer: TextTokenizer, vocab: number): Set<number> {
+  const ends = new Set<number>();
+  for (let id = 0; id < vocab; id++) {
+    if (/[.!?\n]$/.test(tokenizer.decode([id], { skipSpecialTokens: true }))) ends.add(id);
+  }
+  return ends;
 }
 
 export async function memoryLogitsCommand(values: CliValues): Promise<void> {
   const { gpu, model, adapter, memory } = await setup(values);
-  if (!memory.policy.startsWith('ccm')) throw invalidInput('memory-logits needs --memory ccm-concat or ccm-merge');
+  if (!memory.policy.startsWith('ccm')) {
+    throw invalidInput('memory-logits needs --memory ccm-concat, ccm-merge or ccm-stream');
+  }
   const chunks = required(values.chunks, '--chunks')
     .split('/')
     .map((c) => parseIds(c, '--chunks'));
   const input = parseIds(required(values.input, '--input'), '--input');
   const total = chunks.reduce((n, c) => n + c.length, 0) + input.length;
-  const session = new Session(model, { capacity: Math.min(model.config.maxPositions, total + 64), memory, adapter });
+  // a stream needs room for its window whatever the text; the others hold the text
+  const capacity = memory.policy === 'ccm-stream' ? undefined : Math.min(model.config.maxPositions, total + 64);
+  const session = new Session(model, { capacity, memory, adapter });
   for (const chunk of chunks) {
     await session.feed(chunk);
     await session.endTurn();
   }
-  const [logits] = await session.logits(input);
+  const [logits] = await session.logits([...session.cachedIds, ...input]); // streaming keeps recent tokens
   console.log(JSON.stringify({ logits: Array.from(logits!), memory: session.stats() }));
   gpu.destroy();
 }

@@ -1,21 +1,37 @@
 // A conversation's GPU state and its generation loop: chunked prefill that reuses the cached prefix,
 // then one command buffer per decoded token (forward + GPU sampling), reading back only the sampled id.
 // The cache holds [memory slots (sink, compressed turns) | working tokens]; the memory policy decides
-// what happens when a turn ends (CCM compression) or the cache fills (window eviction).
+// what happens when a turn ends (CCM compression, sentinel sentences) or the cache fills (window eviction,
+// streaming compression). Sentinel spans sit among the working tokens, one <CR> slot each. The mechanics
+// live in src/memory/ (kvops, stream, sentinel); this file keeps the slot bookkeeping.
 import { aborted, invalidInput } from '../errors.js';
 import { Batch } from '../gpu/batch.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
 import { checkSamplingOptions, clearSeen, markSeen, type SamplingOptions, sample } from '../kernels/sample.js';
 import { kvScratchElements, mergeSlots, moveSlots, rerotateSlots } from '../memory/kvops.js';
-import { decodeMemory, encodeMemory, identityOf, type MemoryIdentity } from '../memory/persist.js';
-import { type MemoryOptions, type ResolvedMemory, resolveMemory } from '../memory/policy.js';
+import { decodeMemory, encodeMemory, identityOf, type MemoryIdentity, type MemorySnapshot } from '../memory/persist.js';
+import { type MemoryOptions, type ResolvedMemory, resolveMemory, type StreamParams } from '../memory/policy.js';
+import {
+  checkSpan,
+  compressSpanKv,
+  prefixOutsideSpans,
+  type Span,
+  savedSlots,
+  sentenceSpans,
+  slotIds,
+  slotOf,
+} from '../memory/sentinel.js';
+import { compressOldest, type KvContext, toCacheIndex } from '../memory/stream.js';
 import type { GpuAdapter } from '../model/gpu-adapter.js';
 import { createState, encodeForward, type ForwardState } from '../model/llama.js';
 import type { LoadedModel } from '../model/load.js';
 import { StopMatcher } from './stop.js';
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
-  /** Default 256; also bounded by the session's free cache slots plus one (finish reason 'length'). */
+  /**
+   * Default 256; also bounded by the session's free cache slots plus one, and where positions count the
+   * whole text by the positions left plus one (finish reason 'length').
+   */
   maxNewTokens?: number;
   stop?: readonly string[];
   signal?: AbortSignal;
@@ -55,7 +71,10 @@ export interface SessionOptions {
   logitRows?: number;
   /** What the cache keeps of the conversation; default full. */
   memory?: MemoryOptions;
-  /** Required by the ccm policies: the conditional LoRA and COMP embeddings. */
+  /**
+   * Required by the ccm policies (the conditional LoRA and COMP embeddings) and by sentinel (its CL and CR
+   * embedding rows; its LoRA is merged into the model at load).
+   */
   adapter?: GpuAdapter;
 }
 
@@ -70,10 +89,10 @@ export interface MemorySlot {
 
 export interface MemoryStats {
   policy: ResolvedMemory['policy'];
-  /** Compression steps done. */
+  /** Compression steps done: turns (ccm), chunks (streaming), live spans (sentinel). */
   turns: number;
   layers: number;
-  /** Slots by kind; every layer holds the same layout. */
+  /** Slots by kind (sentinel <CR> slots count as memory); every layer holds the same layout. */
   slots: { sink: number; memory: number; working: number; capacity: number };
   /** Bytes of K and V in use over all layers. */
   bytes: number;
@@ -88,6 +107,13 @@ export interface MemoryStats {
   nextPosition: number;
 }
 
+/** What an export records beyond persist's snapshot: sentinel text and spans, a switch to streaming. */
+interface SessionSnapshot extends MemorySnapshot {
+  text?: number[];
+  spans?: Span[];
+  streaming?: boolean;
+}
+
 let sessions = 0;
 
 export class Session {
@@ -98,12 +124,23 @@ export class Session {
   private readonly seen: Tensor;
   private readonly kvScratch: Tensor;
   private readonly readback: GPUBuffer;
+  /** For the policies that append masked rows (streaming COMP, sentinel CL/CR). */
+  private readonly kv: KvContext | undefined;
+  /** The streaming parameters, when this session streams or may switch to it. */
+  private readonly stream: StreamParams | undefined;
   /** Slots [0, mem.length): sink and memory. */
   private mem: MemorySlot[] = [];
-  /** Token ids whose K/V occupy the working slots [mem.length, mem.length + fed.length). */
+  /**
+   * Token ids of the working tokens, which occupy the slots after mem.length: one each, except that each
+   * sentinel span's tokens share one <CR> slot.
+   */
   private fed: number[] = [];
+  /** Sentinel spans compressed in `fed`, ascending. */
+  private spans: Span[] = [];
   /** RoPE position of fed[0]: text tokens before it, compressed ones included (ccm.md section 4). */
   private base = 0;
+  /** Positions follow the cache index and the window triggers compression (ccm-stream, or ccm after a switch). */
+  private streaming: boolean;
   /** The last sampled id, which no forward has fed yet. */
   private pending: number | undefined;
   private turns = 0;
@@ -115,18 +152,26 @@ export class Session {
     readonly model: LoadedModel,
     options: SessionOptions = {},
   ) {
-    const { gpu, config } = model;
+    const { gpu, config, weights } = model;
     const capacity = options.capacity ?? Math.min(2048, config.maxPositions);
     if (capacity > config.maxPositions) {
       throw invalidInput(`capacity ${capacity} exceeds max_position_embeddings ${config.maxPositions}`);
     }
-    this.memory = resolveMemory(options.memory, capacity);
-    if (this.memory.policy.startsWith('ccm') && !options.adapter) {
-      throw invalidInput(`the ${this.memory.policy} policy needs a CCM adapter`);
+    const m = resolveMemory(options.memory, capacity);
+    this.memory = m;
+    if (m.policy.startsWith('ccm') && !options.adapter) {
+      throw invalidInput(`the ${m.policy} policy needs a CCM adapter`);
+    }
+    if (m.policy === 'sentinel' && (options.adapter?.rank !== 0 || options.adapter.embeddings?.shape[0] !== 2)) {
+      throw invalidInput('the sentinel policy needs a sentinel adapter: its CL and CR rows, its LoRA merged at load');
     }
     this.adapter = options.adapter;
-    const windowSize = this.memory.policy === 'window' ? this.memory.window : capacity;
-    const chunk = Math.min(options.chunk ?? 64, capacity, windowSize);
+    this.stream = m.policy === 'ccm-stream' ? m : 'stream' in m ? m.stream : undefined;
+    this.streaming = m.policy === 'ccm-stream';
+    const windowSize = m.policy === 'window' ? m.window : capacity;
+    // appended groups (COMP rows, sentinel CL + CR) are one forward each
+    const group = m.policy === 'sentinel' ? 2 : 'compTokens' in m ? m.compTokens : 1;
+    const chunk = Math.max(Math.min(options.chunk ?? 64, capacity, windowSize), group);
     const logitRows = Math.min(options.logitRows ?? 1, chunk);
     this.state = createState(gpu, config, {
       capacity,
@@ -138,6 +183,10 @@ export class Session {
     const label = (l: string) => ({ tag: 'scratch' as const, owner: this.owner, label: l });
     this.seen = createTensor(gpu, { ...label('seen'), shape: [config.vocabSize], format: 'u32' });
     this.kvScratch = createTensor(gpu, { ...label('kv-scratch'), shape: [kvScratchElements(config, capacity)] });
+    if (this.stream || m.policy === 'sentinel') {
+      const mask = createTensor(gpu, { ...label('mask'), shape: [chunk, Math.ceil(capacity / 32)], format: 'u32' });
+      this.kv = { config, weights, state: this.state, adapter: this.adapter, scratch: this.kvScratch, mask };
+    }
     this.readback = gpu.createBuffer({
       ...label('sampled-id'),
       tag: 'staging',
@@ -162,18 +211,24 @@ export class Session {
 
   /** Cache slots in use. */
   get used(): number {
-    return this.mem.length + this.fed.length;
+    return this.mem.length + this.fed.length - savedSlots(this.spans);
   }
 
   get memorySlots(): readonly MemorySlot[] {
     return this.mem;
   }
 
+  /** Sentinel spans of cachedIds compressed into one slot each, as [start, end) indices, ascending. */
+  get compressedSpans(): readonly Readonly<Span>[] {
+    return this.spans;
+  }
+
   /**
    * Streams the continuation of `promptIds` token by token; the generator's return value is the result.
    * `promptIds` is the uncompressed part of the conversation (everything after the memory slots): with
    * the full policy the whole conversation, after a CCM compression just the new turn. The common prefix
-   * with the cached working tokens is reused. A second call while one is running is refused
+   * with the cached working tokens is reused (with sentinel spans, never part of a span: a span cut by the
+   * new prompt is dropped and its tokens are fed again). A second call while one is running is refused
    * (INVALID_INPUT); an aborted signal throws ABORTED and leaves the session usable.
    */
   async *generate(
@@ -202,9 +257,9 @@ export class Session {
       const out: Float32Array[] = [];
       // count fed rows separately: a window eviction shrinks `fed` while the prompt is consumed
       for (let i = this.fed.length; i < promptIds.length; ) {
-        const rows = Math.min(step, promptIds.length - i);
-        const last = i + rows === promptIds.length;
         const b = new Batch(gpu);
+        const rows = this.makeRoom(b, Math.min(step, promptIds.length - i));
+        const last = i + rows === promptIds.length;
         this.feedRows(b, promptIds.slice(i, i + rows), { logits: options.all ? 'all' : last ? 'last' : 'none' });
         b.submit();
         i += rows;
@@ -226,9 +281,11 @@ export class Session {
     this.enter();
     try {
       const b = new Batch(this.model.gpu);
-      for (let i = 0; i < ids.length; i += this.state.options.chunk) {
-        this.feedRows(b, ids.slice(i, i + this.state.options.chunk), { logits: 'none' });
+      for (let i = 0; i < ids.length; ) {
+        const rows = this.makeRoom(b, Math.min(this.state.options.chunk, ids.length - i));
+        this.feedRows(b, ids.slice(i, i + rows), { logits: 'none' });
         b.submit();
+        i += rows;
       }
     } finally {
       this.busy = false;
@@ -236,54 +293,40 @@ export class Session {
   }
 
   /**
-   * Ends the current turn. With a ccm policy its working tokens (plus the pending sampled token when
-   * `feedPending`, e.g. a reply cut by the token limit; a final EOS is never fed) are compressed into n
-   * COMP slots and released (ccm.md section 5). Other policies keep the tokens; this is a no-op for them.
+   * Ends the current turn. With ccm-concat or ccm-merge its working tokens (plus the pending sampled token
+   * when `feedPending`, e.g. a reply cut by the token limit; a final EOS is never fed) are compressed into
+   * n COMP slots and released (ccm.md section 5). With sentinel (and sentence ends given) the pending token
+   * is fed likewise, then every finished sentence older than the recent tokens is compressed into a span.
+   * Other policies keep the tokens (streaming compresses by the window, also after a ccm session switched
+   * to it); this is a no-op for them.
    */
   async endTurn(options: { feedPending?: boolean } = {}): Promise<void> {
     const m = this.memory;
-    if (m.policy !== 'ccm-concat' && m.policy !== 'ccm-merge') return;
+    const ccm = (m.policy === 'ccm-concat' || m.policy === 'ccm-merge') && !this.streaming;
+    if (!ccm && m.policy !== 'sentinel') return;
     this.enter();
     try {
-      const { gpu, config } = this.model;
       const extra = options.feedPending && this.pending !== undefined ? [this.pending] : [];
-      if (this.fed.length + extra.length === 0) return;
-      const n = m.compTokens;
-      const comp = Array.from({ length: n }, (_, k) => config.vocabSize + k);
-      const b = new Batch(gpu);
-      this.feedRows(b, [...extra, ...comp], { logits: 'none', gates: [...extra.map(() => 0), ...comp.map(() => 1)] });
-      this.fed.length -= n; // the COMP rows are not working tokens: they sit just after them
-      this.turns++;
-      const t = this.turns;
-      const next = this.base + this.fed.length; // L_{t+1}
-      let kept = 0;
-      if (m.sink && !this.mem.some((s) => s.kind === 'sink')) {
-        // the first token of the conversation (BOS, at slot 0 since nothing precedes it) stays as the sink
-        this.mem.push({ kind: 'sink', position: this.base, turn: t });
-        kept = 1;
-      }
-      const sinks = this.mem.filter((s) => s.kind === 'sink').length;
-      const memoryCount = this.mem.length - sinks;
-      const compSlot = this.mem.length - kept + this.fed.length;
-      const scratch = this.kvScratch;
-      const slots = comp.map((_, k): MemorySlot => ({ kind: 'memory', position: next + k, turn: t }));
-      if (m.policy === 'ccm-merge' && memoryCount > 0) {
-        mergeSlots(b, this.state, { dst: sinks, src: compSlot, count: n, weight: 1 / t });
-        this.mem.splice(sinks, n, ...slots);
-      } else {
-        moveSlots(b, this.state, { from: compSlot, to: this.mem.length, count: n, scratch });
-        this.mem.push(...slots);
-        if (this.mem.length - sinks > m.budget) {
-          const over = this.mem.length - sinks - m.budget; // a multiple of n: evict the oldest groups
-          moveSlots(b, this.state, { from: sinks + over, to: sinks, count: this.mem.length - sinks - over, scratch });
-          this.mem.splice(sinks, over);
-        }
-      }
-      b.submit();
-      this.tokensCompressed += this.fed.length - kept;
-      this.base = next;
-      this.fed = [];
+      if (ccm && this.fed.length + extra.length > 0) this.compressTurn(extra);
+      else if (m.policy === 'sentinel') this.compressSentences(extra);
       this.pending = undefined;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Compresses working tokens [first, last] (indices into cachedIds) into one sentinel <CR> slot in place
+   * (sentinel.md section 4). Refused unless the policy is sentinel, the range lies in the working tokens
+   * and holds no compressed span, and two cache slots are free for the <CL>/<CR> forward.
+   */
+  async compressSpan(first: number, last: number): Promise<void> {
+    if (this.memory.policy !== 'sentinel')
+      throw invalidInput(`compressSpan needs the sentinel policy, not ${this.memory.policy}`);
+    checkSpan(this.spans, first, last, this.fed.length);
+    this.enter();
+    try {
+      this.compressSpanNow(new Batch(this.model.gpu), { start: first, end: last + 1 });
     } finally {
       this.busy = false;
     }
@@ -293,17 +336,24 @@ export class Session {
     const c = this.model.config;
     const bytesPerSlot = 2 * c.numLayers * c.numKvHeads * c.headDim * 4;
     const sink = this.mem.filter((s) => s.kind === 'sink').length;
+    const inSpans = this.spans.reduce((n, s) => n + s.end - s.start, 0);
+    // span tokens are still in `fed`; tokens compressed into memory slots are not
     const textTokens = this.tokensCompressed + this.tokensEvicted + sink + this.fed.length;
     const bytes = this.used * bytesPerSlot;
     return {
       policy: this.memory.policy,
-      turns: this.turns,
+      turns: this.turns + this.spans.length,
       layers: c.numLayers,
-      slots: { sink, memory: this.mem.length - sink, working: this.fed.length, capacity: this.capacity },
+      slots: {
+        sink,
+        memory: this.mem.length - sink + this.spans.length,
+        working: this.fed.length - inSpans,
+        capacity: this.capacity,
+      },
       bytes,
       fullContextBytes: textTokens * bytesPerSlot,
       compressionRatio: bytes ? (textTokens * bytesPerSlot) / bytes : 1,
-      tokensCompressed: this.tokensCompressed,
+      tokensCompressed: this.tokensCompressed + inSpans,
       tokensEvicted: this.tokensEvicted,
       nextPosition: this.base + this.fed.length,
     };
@@ -324,14 +374,16 @@ export class Session {
           rows.push(new Float32Array(bytes ? await gpu.read(cache.buffer, 0, bytes) : new ArrayBuffer(0)));
         }
       }
-      const snapshot = {
+      const snapshot: SessionSnapshot = {
         mem: this.mem.map((s) => ({ ...s })),
-        fed: [...this.fed],
+        fed: this.slotIds(), // one id per working slot, as the K/V rows are
         base: this.base,
         pending: this.pending,
         turns: this.turns,
         tokensCompressed: this.tokensCompressed,
         tokensEvicted: this.tokensEvicted,
+        ...(this.spans.length ? { text: [...this.fed], spans: this.spans.map((s) => ({ ...s })) } : {}),
+        ...(this.streaming ? { streaming: true } : {}),
       };
       return await encodeMemory(this.identity(), snapshot, rows);
     } finally {
@@ -343,23 +395,24 @@ export class Session {
   async importMemory(bytes: Uint8Array): Promise<void> {
     this.enter();
     try {
-      const { snapshot, rows } = await decodeMemory(bytes, this.identity(), this.capacity);
+      const decoded = await decodeMemory(bytes, this.identity(), this.capacity);
+      const snapshot: SessionSnapshot = decoded.snapshot;
       const { gpu } = this.model;
-      rows.forEach((r, i) => {
+      decoded.rows.forEach((r, i) => {
         const layer = i >> 1;
         const cache = i & 1 ? this.state.vCache[layer]! : this.state.kCache[layer]!;
         if (r.length) gpu.write(cache.buffer, r);
       });
-      const slots = snapshot.mem.length;
-      const table = snapshot.pending === undefined ? snapshot.fed : [...snapshot.fed, snapshot.pending];
-      gpu.write(this.state.tokens.buffer, Uint32Array.from(table), slots * 4);
       this.mem = snapshot.mem;
-      this.fed = snapshot.fed;
+      this.fed = snapshot.text ?? snapshot.fed;
+      this.spans = snapshot.spans ?? [];
       this.base = snapshot.base;
       this.pending = snapshot.pending;
       this.turns = snapshot.turns;
       this.tokensCompressed = snapshot.tokensCompressed;
       this.tokensEvicted = snapshot.tokensEvicted;
+      this.streaming = this.memory.policy === 'ccm-stream' || snapshot.streaming === true;
+      this.writeTokenTable();
     } finally {
       this.busy = false;
     }
@@ -369,7 +422,9 @@ export class Session {
   reset(): void {
     this.mem = [];
     this.fed = [];
+    this.spans = [];
     this.base = 0;
+    this.streaming = this.memory.policy === 'ccm-stream';
     this.pending = undefined;
     this.turns = 0;
     this.tokensCompressed = 0;
@@ -399,7 +454,9 @@ export class Session {
         throw invalidInput(`token id ${id} at index ${i} is not in the vocabulary [0, ${V})`);
       }
     });
-    if (this.memory.policy !== 'window' && this.mem.length + ids.length > this.capacity) {
+    // a lower bound of the slots it needs (reused sentinel spans hold fewer); eviction policies need none
+    const slots = this.mem.length + ids.length - savedSlots(this.spans);
+    if (this.memory.policy !== 'window' && !this.streaming && slots > this.capacity) {
       throw invalidInput(
         `the prompt has ${ids.length} tokens; this session's cache holds ${this.capacity}` +
           (this.mem.length ? ` (${this.mem.length} taken by memory)` : ''),
@@ -407,15 +464,19 @@ export class Session {
     }
   }
 
-  /** Working tokens that can be kept for `ids`: the common prefix, leaving at least one token to feed. */
+  /**
+   * Working tokens that can be kept for `ids`: the common prefix, leaving at least one token to feed and
+   * cutting no sentinel span.
+   */
   private reusablePrefix(ids: readonly number[]): number {
     let n = 0;
     while (n < this.fed.length && n < ids.length && this.fed[n] === ids[n]) n++;
-    return Math.min(n, ids.length - 1);
+    return prefixOutsideSpans(this.spans, Math.min(n, ids.length - 1));
   }
 
   private truncate(keep: number): void {
     this.fed.length = Math.min(keep, this.fed.length);
+    this.spans = this.spans.filter((s) => s.end <= this.fed.length);
     this.pending = undefined;
   }
 
@@ -428,36 +489,201 @@ export class Session {
     }
   }
 
-  /** Makes room for `rows` new working tokens: window eviction, otherwise a capacity check. */
-  private makeRoom(b: Batch, rows: number): void {
+  /**
+   * Makes room for up to `rows` new working tokens and returns how many the next forward may take: all of
+   * them, except when streaming, where the forward stops at the window (a compression is due there, so
+   * results do not depend on how a prompt is chunked). Window eviction, streaming compression, the position
+   * limit (an error, or the switch to streaming), otherwise a capacity check.
+   */
+  private makeRoom(b: Batch, rows: number): number {
     const m = this.memory;
+    this.checkPositions(b, rows);
+    if (this.streaming) {
+      const { window } = this.stream!;
+      while (this.used >= window) this.compressOldest(b);
+      return Math.min(rows, window - this.used);
+    }
     if (m.policy !== 'window') {
       this.checkRoom(rows);
-      return;
+      return rows;
     }
     const limit = m.sinks + m.window;
-    if (this.fed.length + rows <= limit) return;
+    if (this.fed.length + rows <= limit) return rows;
     const evictable = this.fed.length - m.sinks;
     const e = Math.min(evictable, Math.max(this.fed.length + rows - limit, m.evictChunk));
     const count = this.fed.length - m.sinks - e;
-    const { gpu, config, weights } = this.model;
+    const { config, weights } = this.model;
     moveSlots(b, this.state, { from: m.sinks + e, to: m.sinks, count, scratch: this.kvScratch });
     rerotateSlots(b, this.state, config, weights.invFreq, { first: m.sinks, count, delta: -e });
     b.submit();
     this.fed.splice(m.sinks, e);
     this.tokensEvicted += e;
-    // the token table follows the slots (the embedding of the next input and the penalty set read it)
-    const table = this.pending === undefined ? this.fed : [...this.fed, this.pending];
-    gpu.write(this.state.tokens.buffer, Uint32Array.from(table), this.mem.length * 4);
+    this.writeTokenTable();
+    return rows;
   }
 
   /**
-   * Encodes one forward of `ids` as new working tokens (after making room), at positions continuing from
+   * Positions grow with the whole text under full, ccm-concat/merge and sentinel. When `rows` more would
+   * pass max_position_embeddings: a ccm session with onPositionLimit 'stream' switches to streaming, any
+   * other fails before changing anything.
+   */
+  private checkPositions(b: Batch, rows: number): void {
+    const m = this.memory;
+    if (m.policy === 'window' || this.streaming) return;
+    const last = this.base + this.fed.length + rows - 1;
+    const max = this.model.config.maxPositions;
+    if (last < max) return;
+    if ('stream' in m && m.stream) {
+      this.switchToStream(b);
+      return;
+    }
+    throw invalidInput(
+      `position ${last} would exceed max_position_embeddings ${max}: the ${m.policy} policy numbers positions ` +
+        'by the whole conversation' +
+        (m.policy.startsWith('ccm') ? "; use onPositionLimit 'stream' (or ccm-stream) to go on" : '; reset it'),
+    );
+  }
+
+  /**
+   * The ccm fallback at the position limit: every slot is re-rotated to its cache index (memory beyond
+   * the streaming budget evicted oldest first), and the session streams from now on.
+   */
+  private switchToStream(b: Batch): void {
+    toCacheIndex(b, this.ctx, { mem: this.mem, fed: this.fed }, this.base, this.stream!.maxMemory);
+    this.base = this.mem.length;
+    this.streaming = true;
+    this.writeTokenTable();
+  }
+
+  /** Streaming: the oldest chunk of recent tokens becomes n COMP slots (ccm.md section 7). */
+  private compressOldest(b: Batch): void {
+    const m = this.memory;
+    const n = 'compTokens' in m ? m.compTokens : 0;
+    const comp = Array.from({ length: n }, (_, k) => this.model.config.vocabSize + k);
+    // ccm-stream always keeps a sink; a ccm fallback only with a sink adapter
+    const sink = m.policy === 'ccm-stream' || ('sink' in m && m.sink);
+    const cache = { mem: this.mem, fed: this.fed };
+    compressOldest(b, this.ctx, cache, this.stream!, { comp, sink, turn: ++this.turns });
+    this.tokensCompressed += this.stream!.chunk;
+    this.base = this.mem.length;
+    this.writeTokenTable();
+  }
+
+  /** ccm-concat/merge: the working tokens (+ `extra`) become n COMP slots of memory (ccm.md section 5). */
+  private compressTurn(extra: number[]): void {
+    const m = this.memory;
+    if (m.policy !== 'ccm-concat' && m.policy !== 'ccm-merge') return;
+    const { gpu, config } = this.model;
+    const n = m.compTokens;
+    const comp = Array.from({ length: n }, (_, k) => config.vocabSize + k);
+    const b = new Batch(gpu);
+    this.makeRoom(b, extra.length + n); // may switch to streaming at the position limit
+    if (this.streaming) {
+      // the turn stays as recent tokens; the window decides what is compressed from now on
+      if (extra.length) {
+        this.makeRoom(b, 1);
+        this.feedRows(b, extra, { logits: 'none' });
+      }
+      b.submit();
+      return;
+    }
+    this.feedRows(b, [...extra, ...comp], { logits: 'none', gates: [...extra.map(() => 0), ...comp.map(() => 1)] });
+    this.fed.length -= n; // the COMP rows are not working tokens: they sit just after them
+    this.turns++;
+    const t = this.turns;
+    const next = this.base + this.fed.length; // L_{t+1}
+    let kept = 0;
+    if (m.sink && !this.mem.some((s) => s.kind === 'sink')) {
+      // the first token of the conversation (BOS, at slot 0 since nothing precedes it) stays as the sink
+      this.mem.push({ kind: 'sink', position: this.base, turn: t });
+      kept = 1;
+    }
+    const sinks = this.mem.filter((s) => s.kind === 'sink').length;
+    const memoryCount = this.mem.length - sinks;
+    const compSlot = this.mem.length - kept + this.fed.length;
+    const scratch = this.kvScratch;
+    const slots = comp.map((_, k): MemorySlot => ({ kind: 'memory', position: next + k, turn: t }));
+    if (m.policy === 'ccm-merge' && memoryCount > 0) {
+      mergeSlots(b, this.state, { dst: sinks, src: compSlot, count: n, weight: 1 / t });
+      this.mem.splice(sinks, n, ...slots);
+    } else {
+      moveSlots(b, this.state, { from: compSlot, to: this.mem.length, count: n, scratch });
+      this.mem.push(...slots);
+      if (this.mem.length - sinks > m.budget) {
+        const over = this.mem.length - sinks - m.budget; // a multiple of n: evict the oldest groups
+        moveSlots(b, this.state, { from: sinks + over, to: sinks, count: this.mem.length - sinks - over, scratch });
+        this.mem.splice(sinks, over);
+      }
+    }
+    b.submit();
+    this.tokensCompressed += this.fed.length - kept;
+    this.base = next;
+    this.fed = [];
+  }
+
+  /** Sentinel endTurn: feeds `extra`, then compresses the finished sentences the policy picks. */
+  private compressSentences(extra: number[]): void {
+    const m = this.memory;
+    if (m.policy !== 'sentinel') return;
+    const b = new Batch(this.model.gpu);
+    if (extra.length) {
+      this.makeRoom(b, extra.length);
+      this.feedRows(b, extra, { logits: 'none' });
+      b.submit();
+    }
+    if (!m.sentenceEnd) return;
+    const rule = { isEnd: m.sentenceEnd, recent: m.recent, maxSpan: m.maxSpan, bos: this.model.config.bosTokenId };
+    for (const span of sentenceSpans(this.fed, this.spans, rule)) this.compressSpanNow(b, span);
+  }
+
+  /** One sentinel span into one <CR> slot in place; later slots move left, keeping their rotations. */
+  private compressSpanNow(b: Batch, span: Span): void {
+    const V = this.model.config.vocabSize;
+    const past = this.used;
+    if (past + 2 > this.capacity) {
+      throw invalidInput(
+        `compressing a span needs 2 free cache slots; ${this.capacity - past} of ${this.capacity} are free`,
+      );
+    }
+    compressSpanKv(b, this.ctx, {
+      past,
+      slot: this.mem.length + slotOf(this.spans, span.start),
+      length: span.end - span.start,
+      first: this.base + span.start,
+      last: this.base + span.end - 1,
+      open: V,
+      close: V + 1,
+    });
+    b.submit();
+    this.spans = [...this.spans, span].sort((x, y) => x.start - y.start);
+    this.writeTokenTable();
+  }
+
+  private get ctx(): KvContext {
+    if (!this.kv) throw invalidInput(`the ${this.memory.policy} policy appends no masked rows`);
+    return this.kv;
+  }
+
+  /** One id per working slot: the text, with each sentinel span as one <CR> id. */
+  private slotIds(): number[] {
+    return this.spans.length ? slotIds(this.fed, this.spans, this.model.config.vocabSize + 1) : [...this.fed];
+  }
+
+  /**
+   * Rewrites the token table of the working slots (and the pending id after them) once slots have moved:
+   * the embedding of the next input and the repetition-penalty set read it.
+   */
+  private writeTokenTable(): void {
+    const table = this.pending === undefined ? this.slotIds() : [...this.slotIds(), this.pending];
+    if (table.length) this.model.gpu.write(this.state.tokens.buffer, Uint32Array.from(table), this.mem.length * 4);
+  }
+
+  /**
+   * Encodes one forward of `ids` as new working tokens (room already made), at positions continuing from
    * the last working token. Gated rows (COMP) use the adapter's LoRA.
    */
   private feedRows(b: Batch, ids: readonly number[], o: { logits: 'last' | 'all' | 'none'; gates?: number[] }): void {
     const { gpu, config, weights } = this.model;
-    this.makeRoom(b, ids.length);
     const slot = this.used;
     const s = this.state;
     gpu.write(s.tokens.buffer, Uint32Array.from(ids), slot * 4);
@@ -477,7 +703,6 @@ export class Session {
     const { gpu, config, tokenizer } = this.model;
     const s = this.state;
     const sampling = resolveSampling(o);
-    const unbounded = this.memory.policy === 'window';
     const eos = new Set([...config.eosTokenIds, ...(tokenizer?.eosTokenIds ?? [])]);
     const decoder = tokenizer?.streamDecoder({ skipSpecialTokens: true });
     const stops = new StopMatcher(o.stop ?? []);
@@ -490,20 +715,16 @@ export class Session {
     const reused = this.reusablePrefix(prompt);
     this.truncate(reused);
     const b = new Batch(gpu);
-    for (let i = reused; i < prompt.length; ) {
-      const rows = Math.min(s.options.chunk, prompt.length - i);
+    for (let i = this.fed.length; i < prompt.length; ) {
+      const rows = this.makeRoom(b, Math.min(s.options.chunk, prompt.length - i));
       this.feedRows(b, prompt.slice(i, i + rows), { logits: i + rows === prompt.length ? 'last' : 'none' });
       i += rows;
       if (i < prompt.length) b.submit(); // one command buffer per chunk keeps each submission bounded
     }
-    // the last sampled token is never fed, so a full cache still yields one more token
-    const maxNew = Math.min(
-      o.maxNewTokens ?? 256,
-      unbounded ? Number.POSITIVE_INFINITY : this.capacity - this.used + 1,
-    );
+    const maxNew = o.maxNewTokens ?? 256;
     if (sampling.repetitionPenalty !== 1) {
       clearSeen(b, { seen: this.seen, vocab: config.vocabSize });
-      markSeen(b, { ids: s.tokens, offset: this.mem.length, count: this.fed.length, seen: this.seen });
+      markSeen(b, { ids: s.tokens, offset: this.mem.length, count: this.used - this.mem.length, seen: this.seen });
     }
     let id = await this.sampleNext(b, sampling, 0);
     const tFirst = performance.now();
@@ -524,9 +745,9 @@ export class Session {
         finishReason = 'stop';
         break;
       }
-      if (ids.length >= maxNew) break;
+      if (ids.length >= maxNew || !this.canFeed()) break;
       checkAbort();
-      this.makeRoom(b, 1); // (an eviction rewrites the token table, pending id included)
+      this.makeRoom(b, 1); // (an eviction or compression rewrites the token table, pending id included)
       this.pending = undefined; // fed by this step: the sampler already wrote it into the token table
       const slot = this.used;
       gpu.write(s.positions.buffer, Uint32Array.of(this.base + this.fed.length), slot * 4);
@@ -550,6 +771,18 @@ export class Session {
         decodeTokensPerSecond: ((ids.length - 1) * 1000) / Math.max(tEnd - tFirst, 1e-3),
       },
     };
+  }
+
+  /**
+   * Whether one more token can be fed. Generation stops when not (finish reason 'length'; the last sampled
+   * token is never fed): at a full cache, or at the last position where positions grow with the text.
+   * Window eviction and streaming never stop, nor does a ccm session that switches to streaming at the limit.
+   */
+  private canFeed(): boolean {
+    const m = this.memory;
+    if (m.policy === 'window' || this.streaming) return true;
+    if (this.used >= this.capacity) return false;
+    return ('stream' in m && m.stream !== undefined) || this.base + this.fed.length < this.model.config.maxPositions;
   }
 
   /** Samples from the logits of the forward already in `b`, into the slot after the cache, and reads the id. */

@@ -4,11 +4,34 @@
 //               index and kept keys are re-rotated when older tokens are evicted;
 //   ccm-concat  each finished turn compressed into n COMP slots appended to the memory (ccm.md), with a slot
 //               budget and FIFO eviction of the oldest n-slot groups;
-//   ccm-merge   each finished turn compressed into n COMP slots averaged into n memory slots (mean of h(1..t)).
+//   ccm-merge   each finished turn compressed into n COMP slots averaged into n memory slots (mean of h(1..t));
+//   ccm-stream  unbounded text (ccm.md section 7): [sink | <= M COMP slots | recent tokens], positions by cache
+//               index; when the cache reaches the window its oldest chunk is compressed into n COMP slots;
+//   sentinel    spans of working tokens each compressed into one <CR> slot in place (sentinel.md), chosen
+//               explicitly (Session.compressSpan) or, after each turn, finished sentences older than the recent tokens.
+// full, ccm-concat, ccm-merge and sentinel number positions by the whole text, which can outgrow the model's
+// max_position_embeddings: that is an error, or for ccm-concat/merge a switch to ccm-stream when asked.
 import { invalidInput } from '../errors.js';
 
-export type PolicyName = 'full' | 'window' | 'ccm-concat' | 'ccm-merge';
-export const POLICY_NAMES: readonly PolicyName[] = ['full', 'window', 'ccm-concat', 'ccm-merge'];
+export type PolicyName = 'full' | 'window' | 'ccm-concat' | 'ccm-merge' | 'ccm-stream' | 'sentinel';
+export const POLICY_NAMES: readonly PolicyName[] = [
+  'full',
+  'window',
+  'ccm-concat',
+  'ccm-merge',
+  'ccm-stream',
+  'sentinel',
+];
+
+/** ccm-stream parameters (ccm.md section 7). */
+export interface StreamOptions {
+  /** Cache slots (sink + memory + recent) at which the oldest chunk is compressed; default 160. */
+  window?: number;
+  /** Oldest recent tokens compressed at once into n COMP slots; default 64. */
+  chunk?: number;
+  /** Most COMP slots kept (a multiple of n), oldest groups evicted first; default 8 (rounded up to n). */
+  maxMemory?: number;
+}
 
 export type MemoryOptions =
   | { policy: 'full' }
@@ -21,7 +44,7 @@ export type MemoryOptions =
       /** Tokens evicted at once when the window is full (amortizes re-rotation); default window / 8. */
       evictChunk?: number;
     }
-  | {
+  | ({
       policy: 'ccm-concat' | 'ccm-merge';
       /** COMP tokens per compression step (n); must match the adapter. */
       compTokens: number;
@@ -29,19 +52,61 @@ export type MemoryOptions =
       sink?: boolean;
       /** ccm-concat: most memory slots (a multiple of n); oldest groups are evicted first. Default unbounded. */
       budget?: number;
+      /**
+       * When a forward would pass max_position_embeddings: 'error' (default, INVALID_INPUT) or 'stream', which
+       * re-rotates the cache to cache-index positions and continues as ccm-stream with the StreamOptions given
+       * here (maxMemory defaults to a finite budget).
+       */
+      onPositionLimit?: 'error' | 'stream';
+    } & StreamOptions)
+  | ({ policy: 'ccm-stream'; compTokens: number } & StreamOptions)
+  | {
+      policy: 'sentinel';
+      /**
+       * Token ids whose text ends a sentence (. ! ? or a newline), or a predicate: enables compressing every
+       * finished sentence older than `recent` tokens at endTurn. Without it, only compressSpan compresses.
+       */
+      sentenceEnds?: ReadonlySet<number> | ((id: number) => boolean);
+      /** Most recent working tokens never compressed automatically; default 32. */
+      recent?: number;
+      /** Longest automatic span; longer sentences are split into near-equal pieces; default 25. */
+      maxSpan?: number;
     };
+
+export interface StreamParams {
+  window: number;
+  chunk: number;
+  maxMemory: number;
+}
 
 export type ResolvedMemory =
   | { policy: 'full' }
   | { policy: 'window'; sinks: number; window: number; evictChunk: number }
-  | { policy: 'ccm-concat' | 'ccm-merge'; compTokens: number; sink: boolean; budget: number };
+  | {
+      policy: 'ccm-concat' | 'ccm-merge';
+      compTokens: number;
+      sink: boolean;
+      budget: number;
+      onPositionLimit: 'error' | 'stream';
+      /** The ccm-stream parameters after a switch ('stream' only). */
+      stream?: StreamParams;
+    }
+  | ({ policy: 'ccm-stream'; compTokens: number } & StreamParams)
+  | {
+      policy: 'sentinel';
+      recent: number;
+      maxSpan: number;
+      /** Absent: no automatic spans. (A function: memory exports do not record it.) */
+      sentenceEnd?: (id: number) => boolean;
+    };
+
+const positive = (v: number, what: string) => {
+  if (!Number.isInteger(v) || v < 1) throw invalidInput(`memory.${what} must be a positive integer, got ${v}`);
+};
 
 /** Validates options and fills defaults. */
 export function resolveMemory(o: MemoryOptions | undefined, capacity: number): ResolvedMemory {
   const m = o ?? { policy: 'full' };
-  const positive = (v: number, what: string) => {
-    if (!Number.isInteger(v) || v < 1) throw invalidInput(`memory.${what} must be a positive integer, got ${v}`);
-  };
   switch (m.policy) {
     case 'full':
       return m;
@@ -66,11 +131,57 @@ export function resolveMemory(o: MemoryOptions | undefined, capacity: number): R
         if (budget % m.compTokens)
           throw invalidInput(`memory.budget ${budget} is not a multiple of n = ${m.compTokens}`);
       }
-      return { policy: m.policy, compTokens: m.compTokens, sink: m.sink ?? false, budget };
+      const onPositionLimit = m.onPositionLimit ?? 'error';
+      if (onPositionLimit !== 'error' && onPositionLimit !== 'stream') {
+        throw invalidInput(`memory.onPositionLimit must be 'error' or 'stream', got ${onPositionLimit}`);
+      }
+      const resolved = { policy: m.policy, compTokens: m.compTokens, sink: m.sink ?? false, budget, onPositionLimit };
+      if (onPositionLimit === 'error') return resolved;
+      const maxMemory = m.maxMemory ?? (m.policy === 'ccm-concat' && Number.isFinite(budget) ? budget : undefined);
+      return { ...resolved, stream: streamParams({ ...m, maxMemory }, m.compTokens, capacity) };
+    }
+    case 'ccm-stream':
+      positive(m.compTokens, 'compTokens');
+      return { policy: 'ccm-stream', compTokens: m.compTokens, ...streamParams(m, m.compTokens, capacity) };
+    case 'sentinel': {
+      const recent = m.recent ?? 32;
+      if (!Number.isInteger(recent) || recent < 0) throw invalidInput(`memory.recent must be >= 0, got ${recent}`);
+      const maxSpan = m.maxSpan ?? 25;
+      if (!Number.isInteger(maxSpan) || maxSpan < 2) throw invalidInput(`memory.maxSpan must be >= 2, got ${maxSpan}`);
+      const ends = m.sentenceEnds;
+      const sentenceEnd = typeof ends === 'function' ? ends : ends ? (id: number) => ends.has(id) : undefined;
+      return { policy: 'sentinel', recent, maxSpan, ...(sentenceEnd ? { sentenceEnd } : {}) };
     }
     default:
       throw invalidInput(
         `unknown memory policy "${(m as { policy: string }).policy}" (one of ${POLICY_NAMES.join(', ')})`,
       );
   }
+}
+
+/**
+ * Fills and checks the streaming parameters: every compression must find a full chunk of recent tokens
+ * (chunk <= window - sink - maxMemory) and free at least one slot (chunk > n), and the n COMP rows are
+ * computed in slots after a full window (window + n <= capacity).
+ */
+function streamParams(o: StreamOptions, n: number, capacity: number): StreamParams {
+  const window = o.window ?? 160;
+  const chunk = o.chunk ?? 64;
+  const maxMemory = o.maxMemory ?? n * Math.ceil(8 / n);
+  positive(window, 'window');
+  positive(chunk, 'chunk');
+  positive(maxMemory, 'maxMemory');
+  if (maxMemory % n) throw invalidInput(`memory.maxMemory ${maxMemory} is not a multiple of n = ${n}`);
+  if (chunk <= n) throw invalidInput(`memory.chunk ${chunk} must exceed n = ${n} COMP tokens to free any slot`);
+  if (chunk > window - 1 - maxMemory) {
+    throw invalidInput(
+      `memory.chunk ${chunk} does not fit the window ${window} beside the sink and ${maxMemory} memory slots`,
+    );
+  }
+  if (window + n > capacity) {
+    throw invalidInput(
+      `a streaming window of ${window} plus ${n} COMP rows needs ${window + n} cache slots, the cache holds ${capacity}`,
+    );
+  }
+  return { window, chunk, maxMemory };
 }
