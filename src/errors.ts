@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'WEBGPU_UNAVAILABLE' // no navigator.gpu, no adapter, or the device could not be created
   | 'DEVICE_LIMIT' // a buffer or binding exceeds what the adapter allows
   | 'DEVICE_LOST'
+  | 'WORKER_LOST' // the engine's Web Worker crashed or was terminated
   | 'MODEL_FORMAT' // a missing, truncated or corrupt model file, or a shape that disagrees with the config
   | 'UNSUPPORTED_MODEL' // an architecture, dtype or option the engine does not implement
   | 'INVALID_INPUT' // empty or overlong prompt, invalid token ids, bad options

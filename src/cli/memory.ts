@@ -5,8 +5,14 @@ import { Chat } from '../engine/chat.js';
 import { Session } from '../engine/session.js';
 import { invalidInput } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
-import { type MemoryOptions, POLICY_NAMES, type PolicyName } from '../memory/policy.js';
-import { type Adapter, checkAdapter, loadAdapter } from '../model/adapter.js';
+import {
+  type MemoryOptions,
+  type MemoryRequest,
+  memoryForAdapter,
+  POLICY_NAMES,
+  type PolicyName,
+} from '../memory/policy.js';
+import { checkAdapter, loadAdapter } from '../model/adapter.js';
 import { uploadAdapter } from '../model/adapter-gpu.js';
 import type { GpuAdapter } from '../model/gpu-adapter.js';
 import type { LoadedModel } from '../model/load.js';
@@ -34,42 +40,32 @@ async function setup(values: CliValues): Promise<MemorySetup> {
     checkAdapter(cpuAdapter, model.config);
     adapter = await uploadAdapter(gpu, cpuAdapter, `adapter:${values.adapter}`);
   }
-  return { gpu, model, adapter, memory: memoryOptions(policy, values, cpuAdapter, model) };
+  return { gpu, model, adapter, memory: memoryForAdapter(memoryRequest(policy, values, model), cpuAdapter?.config) };
 }
 
-function memoryOptions(
-  policy: PolicyName,
-  values: CliValues,
-  adapter: Adapter | undefined,
-  model: LoadedModel,
-): MemoryOptions {
+/** The memory options the flags ask for; memoryForAdapter then checks them against the adapter. */
+function memoryRequest(policy: PolicyName, values: CliValues, model: LoadedModel): MemoryRequest {
   const int = (flag: IntFlag) => parseNumber(values[flag], `--${flag}`, true);
-  if (policy === 'full') return { policy };
-  if (policy === 'window') {
-    return { policy, window: int('window') ?? 256, sinks: int('sinks'), evictChunk: int('evict-chunk') };
-  }
-  if (policy === 'sentinel') {
-    if (adapter?.config.method !== 'sentinel') throw invalidInput('--memory sentinel needs a sentinel --adapter');
-    const sentenceEnds = model.tokenizer && sentenceEndIds(model.tokenizer, model.config.vocabSize);
-    return { policy, recent: int('recent'), maxSpan: int('max-span'), sentenceEnds };
-  }
-  if (adapter?.config.method !== 'ccm') throw invalidInput(`--memory ${policy} needs a CCM --adapter`);
-  // streaming concatenates its memory (ccm.md section 7)
-  const mode = policy === 'ccm-merge' ? 'merge' : 'concat';
-  if (adapter.config.mode !== mode) {
-    throw invalidInput(`the adapter was trained for ccm-${adapter.config.mode}, not ${policy}`);
-  }
-  const n = int('comp-tokens') ?? adapter.config.compTokens;
-  if (n !== adapter.config.compTokens) {
-    throw invalidInput(`--comp-tokens ${n}, but the adapter was trained with ${adapter.config.compTokens}`);
-  }
   const stream = { window: int('window'), chunk: int('stream-chunk'), maxMemory: int('max-memory') };
-  if (policy === 'ccm-stream') return { policy, compTokens: n, ...stream };
-  const onPositionLimit = values['on-position-limit'];
-  if (onPositionLimit !== undefined && onPositionLimit !== 'error' && onPositionLimit !== 'stream') {
-    throw invalidInput(`--on-position-limit must be error or stream, got ${onPositionLimit}`);
+  switch (policy) {
+    case 'full':
+      return { policy };
+    case 'window':
+      return { policy, window: int('window') ?? 256, sinks: int('sinks'), evictChunk: int('evict-chunk') };
+    case 'sentinel': {
+      const sentenceEnds = model.tokenizer && sentenceEndIds(model.tokenizer, model.config.vocabSize);
+      return { policy, recent: int('recent'), maxSpan: int('max-span'), sentenceEnds };
+    }
+    case 'ccm-stream':
+      return { policy, compTokens: int('comp-tokens'), ...stream };
+    default: {
+      const onPositionLimit = values['on-position-limit'];
+      if (onPositionLimit !== undefined && onPositionLimit !== 'error' && onPositionLimit !== 'stream') {
+        throw invalidInput(`--on-position-limit must be error or stream, got ${onPositionLimit}`);
+      }
+      return { policy, compTokens: int('comp-tokens'), budget: int('budget'), onPositionLimit, ...stream };
+    }
   }
-  return { policy, compTokens: n, sink: adapter.config.sink, budget: int('budget'), onPositionLimit, ...stream };
 }
 
 type IntFlag =

@@ -11,6 +11,13 @@ export const PLAIN_CHAT_TEMPLATE =
   "{% elif m.role == 'user' %}User: {{ m.content }}\n{% else %}Assistant:{{ m.content }}\n{% endif %}{% endfor %}" +
   '{% if add_generation_prompt %}Assistant:{% endif %}';
 
+export interface ChatState {
+  messages: ChatMessage[];
+  /** The text the session's cache and memory represent, as rendered. */
+  rendered: string;
+  last: GenerationResult | undefined;
+}
+
 export interface ChatOptions {
   system?: string;
 }
@@ -35,6 +42,18 @@ export class Chat {
 
   lastResult(): GenerationResult | undefined {
     return this.last;
+  }
+
+  /** The transcript state that renders the next turn (saved beside the session's memory export). */
+  state(): ChatState {
+    return { messages: this.messages.map((m) => ({ ...m })), rendered: this.rendered, last: this.last };
+  }
+
+  /** Restores state() output, after the session's memory was imported. */
+  restore(s: ChatState): void {
+    this.messages.splice(0, this.messages.length, ...s.messages.map((m) => ({ ...m })));
+    this.rendered = s.rendered;
+    this.last = s.last;
   }
 
   /** Streams the reply to `text`; the turn is then compressed into memory when the policy is a ccm one. */

@@ -12,6 +12,7 @@
 // full, ccm-concat, ccm-merge and sentinel number positions by the whole text, which can outgrow the model's
 // max_position_embeddings: that is an error, or for ccm-concat/merge a switch to ccm-stream when asked.
 import { invalidInput } from '../errors.js';
+import type { AdapterConfig } from '../model/adapter.js';
 
 export type PolicyName = 'full' | 'window' | 'ccm-concat' | 'ccm-merge' | 'ccm-stream' | 'sentinel';
 export const POLICY_NAMES: readonly PolicyName[] = [
@@ -184,4 +185,29 @@ function streamParams(o: StreamOptions, n: number, capacity: number): StreamPara
     );
   }
   return { window, chunk, maxMemory };
+}
+
+/** Memory options as a caller gives them: the COMP count may be left to the adapter. */
+export type MemoryRequest = OptionalCompTokens<MemoryOptions>;
+type OptionalCompTokens<T> = T extends { compTokens: number } ? Omit<T, 'compTokens'> & { compTokens?: number } : T;
+
+/**
+ * Checks memory options against the adapter the session will run with and fills what the adapter fixes:
+ * ccm policies need a CCM adapter trained for that mode (streaming concatenates its memory, ccm.md
+ * section 7) and take its n and sink; sentinel needs a sentinel adapter.
+ */
+export function memoryForAdapter(m: MemoryRequest | undefined, adapter: AdapterConfig | undefined): MemoryOptions {
+  if (!m || m.policy === 'full' || m.policy === 'window') return m ?? { policy: 'full' };
+  if (m.policy === 'sentinel') {
+    if (adapter?.method !== 'sentinel') throw invalidInput('the sentinel policy needs a sentinel adapter');
+    return m;
+  }
+  if (adapter?.method !== 'ccm') throw invalidInput(`the ${m.policy} policy needs a CCM adapter`);
+  const mode = m.policy === 'ccm-merge' ? 'merge' : 'concat';
+  if (adapter.mode !== mode) throw invalidInput(`the adapter was trained for ccm-${adapter.mode}, not ${m.policy}`);
+  if (m.compTokens !== undefined && m.compTokens !== adapter.compTokens) {
+    throw invalidInput(`memory.compTokens is ${m.compTokens}, but the adapter was trained with ${adapter.compTokens}`);
+  }
+  if (m.policy === 'ccm-stream') return { ...m, compTokens: adapter.compTokens };
+  return { ...m, compTokens: adapter.compTokens, sink: m.sink ?? adapter.sink };
 }

@@ -46,7 +46,12 @@ serveRequests<GenerateRequest>((req) =>
       return fetch(input, init);
     };
     const t0 = performance.now();
-    const model = await loadModel(gpu, req.modelUrl, { format: 'f32', fetch: recordingFetch });
+    // no cache: the weights must stream tensor by tensor with Range requests (caching has its own tests)
+    const model = await loadModel(gpu, req.modelUrl, {
+      format: 'f32',
+      fetch: recordingFetch,
+      cache: { cache: 'none' },
+    });
     const t1 = performance.now();
     const encodedPrompt = model.tokenizer?.encode(req.prompt, { addSpecialTokens: true }) ?? [];
     const session = new Session(model, { capacity: req.capacity });
