@@ -12,14 +12,13 @@ import {
   POLICY_NAMES,
   type PolicyName,
 } from '../memory/policy.js';
-import { checkAdapter, loadAdapter } from '../model/adapter.js';
-import { uploadAdapter } from '../model/adapter-gpu.js';
 import type { GpuAdapter } from '../model/gpu-adapter.js';
 import type { LoadedModel } from '../model/load.js';
+import { loadModelWithAdapter } from '../model/load-adapter.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { parseIds, parseNumber, required } from './args.js';
 import type { CliValues } from './main.js';
-import { open, sampling } from './run.js';
+import { openGpu, sampling } from './run.js';
 
 interface MemorySetup {
   gpu: Gpu;
@@ -31,16 +30,15 @@ interface MemorySetup {
 async function setup(values: CliValues): Promise<MemorySetup> {
   const policy = required(values.memory, '--memory') as PolicyName;
   if (!POLICY_NAMES.includes(policy)) throw invalidInput(`--memory must be one of ${POLICY_NAMES.join(', ')}`);
-  const cpuAdapter = values.adapter ? await loadAdapter(values.adapter) : undefined;
-  // a sentinel adapter's LoRA is ungated: it is merged into the weights as they load
-  const merge = cpuAdapter?.config.method === 'sentinel' ? cpuAdapter : undefined;
-  const { gpu, model } = await open(values, { mergeAdapter: merge });
-  let adapter: GpuAdapter | undefined;
-  if (cpuAdapter) {
-    checkAdapter(cpuAdapter, model.config);
-    adapter = await uploadAdapter(gpu, cpuAdapter, `adapter:${values.adapter}`);
-  }
-  return { gpu, model, adapter, memory: memoryForAdapter(memoryRequest(policy, values, model), cpuAdapter?.config) };
+  const { gpu, format } = await openGpu(values);
+  const loaded = await loadModelWithAdapter(gpu, required(values.model, '--model'), values.adapter, { format });
+  const { model, gpuAdapter: adapter } = loaded;
+  return {
+    gpu,
+    model,
+    adapter,
+    memory: memoryForAdapter(memoryRequest(policy, values, model), loaded.adapter?.config),
+  };
 }
 
 /** The memory options the flags ask for; memoryForAdapter then checks them against the adapter. */

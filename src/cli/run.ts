@@ -5,21 +5,22 @@ import { invalidInput } from '../errors.js';
 import { acquireGpu, type Gpu } from '../gpu/device.js';
 import { nodeGpu } from '../gpu/node.js';
 import type { WeightFormat } from '../gpu/tensor.js';
-import { type LoadedModel, type LoadOptions, loadModel } from '../model/load.js';
+import { type LoadedModel, loadModel } from '../model/load.js';
 import { parseIds, parseNumber, required } from './args.js';
 import type { CliValues } from './main.js';
 
 const FORMATS = ['auto', 'f32', 'f16', 'f16p'] as const;
 
-export async function open(
-  values: CliValues,
-  options: Pick<LoadOptions, 'mergeAdapter'> = {},
-): Promise<{ gpu: Gpu; model: LoadedModel }> {
+/** The Dawn device and the weight format the flags ask for. */
+export async function openGpu(values: CliValues): Promise<{ gpu: Gpu; format: WeightFormat | 'auto' }> {
   const format = (values.format ?? 'auto') as WeightFormat | 'auto';
   if (!FORMATS.includes(format)) throw invalidInput(`--format must be one of ${FORMATS.join(', ')}`);
-  const gpu = await acquireGpu({ gpu: await nodeGpu() });
-  const model = await loadModel(gpu, required(values.model, '--model'), { format, ...options });
-  return { gpu, model };
+  return { gpu: await acquireGpu({ gpu: await nodeGpu() }), format };
+}
+
+async function open(values: CliValues): Promise<{ gpu: Gpu; model: LoadedModel }> {
+  const { gpu, format } = await openGpu(values);
+  return { gpu, model: await loadModel(gpu, required(values.model, '--model'), { format }) };
 }
 
 function promptIds(values: CliValues, model: LoadedModel): number[] {

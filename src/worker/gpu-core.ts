@@ -4,10 +4,9 @@ import { Session } from '../engine/session.js';
 import { invalidInput } from '../errors.js';
 import { type AcquireOptions, acquireGpu, type Gpu } from '../gpu/device.js';
 import { type MemoryOptions, memoryForAdapter, resolveMemory } from '../memory/policy.js';
-import { checkAdapter, loadAdapter } from '../model/adapter.js';
-import { uploadAdapter } from '../model/adapter-gpu.js';
 import type { GpuAdapter } from '../model/gpu-adapter.js';
-import { type LoadedModel, loadModel } from '../model/load.js';
+import type { LoadedModel } from '../model/load.js';
+import { loadModelWithAdapter } from '../model/load-adapter.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';
 import { decodeChatExport, encodeChatExport } from './chat-state.js';
 import type { CoreChat, EngineCore } from './core.js';
@@ -21,23 +20,16 @@ export async function loadGpuCore(
 ): Promise<EngineCore> {
   const gpu = await acquireGpu(acquire);
   try {
-    const cpuAdapter = init.adapter ? await loadAdapter(init.adapter) : undefined;
-    const method = cpuAdapter?.config.method;
-    // a ccm adapter's LoRA is row-gated (applied by the forward pass); sentinel and plain LoRA are merged
-    const model = await loadModel(gpu, init.model, {
+    const { model, adapter, gpuAdapter } = await loadModelWithAdapter(gpu, init.model, init.adapter, {
       format: init.format ?? 'auto',
       onProgress,
       cache: init.cache,
-      mergeAdapter: method === 'ccm' ? undefined : cpuAdapter,
     });
     if (!model.tokenizer) throw invalidInput(`${model.id} has no tokenizer.json: the chat engine needs one`);
-    if (cpuAdapter) checkAdapter(cpuAdapter, model.config);
-    const uploaded = method === 'ccm' || method === 'sentinel'; // (sentinel: its CL/CR rows)
-    const adapter = uploaded ? await uploadAdapter(gpu, cpuAdapter!, `adapter:${init.adapter}`) : undefined;
     const capacity = init.capacity ?? Math.min(2048, model.config.maxPositions);
-    const memory = memoryForAdapter(init.memory, cpuAdapter?.config);
+    const memory = memoryForAdapter(init.memory, adapter?.config);
     resolveMemory(memory, capacity); // refuse bad options now rather than at the first chat
-    return new GpuCore(gpu, model, model.tokenizer, adapter, memory, capacity);
+    return new GpuCore(gpu, model, model.tokenizer, gpuAdapter, memory, capacity);
   } catch (e) {
     gpu.destroy();
     throw e;
