@@ -94,7 +94,7 @@ export function rerotateSlots(b: Batch, s: ForwardState, c: ModelConfig, invFreq
     ['u32', a.first],
     ['i32', a.delta],
   ]);
-  const pipeline = b.gpu.pipeline('kv_rotate', { WG });
+  const pipeline = b.gpu.pipeline('rope', { WG, DELTA: true });
   const grid = flatGrid(b, n, WG);
   for (const k of s.kCache) b.dispatch(pipeline, params, [k.buffer, invFreq.buffer], grid);
 }
