@@ -3,16 +3,15 @@
 // engine.memory() against the ledger, export -> a new engine -> import -> the same continuation, dispose
 // back to the device's own buffers, and the OpenAI-style facade, for the window and full policies.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerationResult, LedgerSnapshot, MemoryStats } from '../src/index.js';
-import { convertLlama2c } from '../src/model/llama2c.js';
 import type { CcmemModule } from './browser/engine/page.js';
 import { type BrowserEnv, type ServedModel, serveModel, startBrowserEnv } from './helpers/browser.js';
-import { FIXTURES } from './helpers/stories.js';
+import { storiesFiles } from './helpers/stories.js';
 
 const TURNS = ['Hi, I am Ada.', 'Tell me a story about a cat.', 'What was my name?'];
 
@@ -93,11 +92,7 @@ let env: BrowserEnv | undefined;
 let model: ServedModel | undefined;
 beforeAll(async () => {
   env = await startBrowserEnv();
-  const files = convertLlama2c(
-    readFileSync(join(FIXTURES, 'stories260K/stories260K.bin')),
-    readFileSync(join(FIXTURES, 'stories260K/tok512.bin')),
-  );
-  model = serveModel(env, 'stories260K', files);
+  model = serveModel(env, 'stories260K', storiesFiles());
 });
 afterAll(async () => {
   model?.remove();

@@ -19,15 +19,22 @@ export function storiesGolden(): GoldenCase {
   return golden.cases[0]!;
 }
 
+let files: Record<string, string | Uint8Array> | undefined;
 let dir: string | undefined;
 
-/** A folder holding the converted stories260K model (config.json, model.safetensors, tokenizer.json, ...). */
-export function storiesModelDir(): string {
-  if (dir) return dir;
-  const files = convertLlama2c(
+/** The Hugging Face files of the converted stories260K model (config.json, model.safetensors, ...). */
+export function storiesFiles(): Record<string, string | Uint8Array> {
+  files ??= convertLlama2c(
     readFileSync(join(FIXTURES, 'stories260K/stories260K.bin')),
     readFileSync(join(FIXTURES, 'stories260K/tok512.bin')),
   );
+  return files;
+}
+
+/** A folder holding the converted stories260K model. */
+export function storiesModelDir(): string {
+  if (dir) return dir;
+  const files = storiesFiles();
   dir = mkdtempSync(join(tmpdir(), 'ccmem-stories-'));
   for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), data);
   return dir;

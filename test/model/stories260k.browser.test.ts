@@ -1,24 +1,17 @@
 // End-to-end conformance in headless Chromium: stories260K, converted from llama2.c in this process and
 // served over HTTP by the dev server, is loaded by byte ranges and decoded greedily with a Session inside
 // a module worker on SwiftShader WebGPU (no shader-f16), and must reproduce llama2.c's output exactly.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertLlama2c } from '../../src/model/llama2c.js';
 import type { GenerateReport, GenerateRequest } from '../browser/generate/worker.js';
 import { type BrowserEnv, runInWorker, type ServedModel, serveModel, startBrowserEnv } from '../helpers/browser.js';
-import { FIXTURES, storiesGolden } from '../helpers/stories.js';
+import { storiesFiles, storiesGolden } from '../helpers/stories.js';
 
 describe('stories260K in a browser worker', () => {
   let env: BrowserEnv | undefined;
   let model: ServedModel | undefined;
   beforeAll(async () => {
     env = await startBrowserEnv();
-    const files = convertLlama2c(
-      readFileSync(join(FIXTURES, 'stories260K/stories260K.bin')),
-      readFileSync(join(FIXTURES, 'stories260K/tok512.bin')),
-    );
-    model = serveModel(env, 'stories260K', files);
+    model = serveModel(env, 'stories260K', storiesFiles());
   });
   afterAll(async () => {
     model?.remove();
