@@ -37,6 +37,11 @@ describe('swiglu', () => {
     return check(gate, new Float32Array(gate.length).fill(0.5), gate.length, 1);
   });
 
+  it('pinned: more workgroups than one grid dimension allows (2-D grid)', () => {
+    const n = 65535 * 64 + 100;
+    return check(randomArray(n, 3, 4), randomArray(n, 4), n, 7);
+  });
+
   it('refuses a too-small output', async () => {
     const gpu = await testGpu();
     const t = (n: number) =>
