@@ -2,20 +2,26 @@
 // adapter) under each memory policy, recording per turn the latency split (prefill, decode, compression)
 // and the KV bytes in use against the full-context equivalent. Writes a section of BENCHMARKS.md and an
 // SVG plot, or one JSON document on stdout with --json. Progress goes to stderr. See bench/README.md.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { acquireGpu } from '../src/gpu/device.js';
 import { nodeGpu } from '../src/gpu/node.js';
 import type { WeightFormat } from '../src/gpu/tensor.js';
-import { POLICY_NAMES, type PolicyName } from '../src/memory/policy.js';
 import { randomAdapter } from '../src/model/adapter.js';
 import { uploadAdapter } from '../src/model/adapter-gpu.js';
 import { parseConfig } from '../src/model/config.js';
 import type { LoadedModel } from '../src/model/load.js';
 import { uploadWeights } from '../src/model/weights.js';
-import { type ChatShape, policySetup, runPolicy, userMessages } from './chat-turns.js';
+import {
+  BENCH_POLICIES,
+  type BenchPolicy,
+  type ChatShape,
+  policySetup,
+  runPolicy,
+  userMessages,
+} from './chat-turns.js';
 import { randomWeights } from './random-weights.js';
 import { type BenchResult, kvBytesSvg, markdownSection, type PolicyRun } from './report.js';
 
@@ -23,17 +29,21 @@ const USAGE = `usage: npm run bench:ccm -- [options]
   --quick            10 turns, writes nothing unless --out is given (for iterating)
   --turns N          chat turns (default 100)
   --user U           user message tokens per turn (default 8)
-  --reply R          reply tokens per turn (default 8)
+  --reply R          reply tokens per turn (default 4)
   --comp N           COMP tokens per compression step (default 4)
   --rank R           adapter LoRA rank (default 8)
   --budget B         ccm-concat memory budget in slots (default 64)
-  --window W         window policy window, after 4 sinks (default 96)
-  --policies LIST    comma-separated subset of ${POLICY_NAMES.join(',')}
+  --window W         window policy window, after 4 sinks (default 64)
+  --policies LIST    comma-separated subset of ${BENCH_POLICIES.join(',')}
   --seed S           weights, adapter and messages seed (default 1)
   --config PATH      model config.json (default ../shared/fixtures/smollm2-135m/config.json)
   --out FILE         markdown file to update (default BENCHMARKS.md; none with --quick)
   --svg FILE         plot file (default bench/results/ccm-turns-kv.svg)
-  --json             print one JSON document with every turn on stdout`;
+  --json             print one JSON document with every turn on stdout
+  --render FILE      measure nothing: write the markdown and plot of a saved --json document`;
+
+/** A bad command line: reported as its message and the usage, without a stack. */
+class UsageError extends Error {}
 
 const SECTION_START = '<!-- bench:ccm start -->';
 const SECTION_END = '<!-- bench:ccm end -->';
@@ -44,28 +54,29 @@ function options() {
       quick: { type: 'boolean', default: false },
       turns: { type: 'string' },
       user: { type: 'string', default: '8' },
-      reply: { type: 'string', default: '8' },
+      reply: { type: 'string', default: '4' },
       comp: { type: 'string', default: '4' },
       rank: { type: 'string', default: '8' },
       budget: { type: 'string', default: '64' },
-      window: { type: 'string', default: '96' },
-      policies: { type: 'string', default: POLICY_NAMES.join(',') },
+      window: { type: 'string', default: '64' },
+      policies: { type: 'string', default: BENCH_POLICIES.join(',') },
       seed: { type: 'string', default: '1' },
       config: { type: 'string', default: '../shared/fixtures/smollm2-135m/config.json' },
       out: { type: 'string' },
       svg: { type: 'string', default: 'bench/results/ccm-turns-kv.svg' },
       json: { type: 'boolean', default: false },
+      render: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   const int = (name: string, v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}\n${USAGE}`);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${v}\n${USAGE}`);
     return n;
   };
   const policies = values.policies.split(',').map((p) => {
-    if (!POLICY_NAMES.includes(p as PolicyName)) throw new Error(`unknown policy ${p}\n${USAGE}`);
-    return p as PolicyName;
+    if (!BENCH_POLICIES.includes(p as BenchPolicy)) throw new UsageError(`unknown policy ${p}\n${USAGE}`);
+    return p as BenchPolicy;
   });
   const shape: ChatShape = {
     turns: int('turns', values.turns ?? (values.quick ? '10' : '100')),
@@ -83,9 +94,10 @@ function options() {
     seed: int('seed', values.seed),
     policies,
     config: values.config,
-    out: values.out ?? (values.quick ? undefined : 'BENCHMARKS.md'),
+    out: values.out ?? (values.quick && !values.render ? undefined : 'BENCHMARKS.md'),
     svg: values.svg,
     json: values.json,
+    render: values.render,
   };
 }
 
@@ -99,10 +111,7 @@ function commandLine(): string {
 
 /** Replaces this benchmark's section of the markdown file (or appends it), leaving the rest alone. */
 function writeSection(path: string, section: string): void {
-  let text = '# Benchmarks\n';
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {}
+  let text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
   const block = `${SECTION_START}\n${section}${SECTION_END}\n`;
   const a = text.indexOf(SECTION_START);
   const b = text.indexOf(SECTION_END);
@@ -112,12 +121,10 @@ function writeSection(path: string, section: string): void {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-async function main(): Promise<void> {
-  const o = options();
-  if (o.help) {
-    log(USAGE);
-    return;
-  }
+type Options = ReturnType<typeof options>;
+
+/** Runs the chat under every selected policy, each on its own device. */
+async function measure(o: Options): Promise<BenchResult> {
   const config = parseConfig(JSON.parse(readFileSync(o.config, 'utf8')));
   const messages = userMessages(o.shape, config.vocabSize, o.seed);
   const loadStart = loadavg();
@@ -157,7 +164,7 @@ async function main(): Promise<void> {
       gpu.destroy();
     }
   }
-  const result: BenchResult = {
+  return {
     date: new Date().toISOString(),
     machine: {
       adapter: adapterName,
@@ -174,6 +181,15 @@ async function main(): Promise<void> {
     seed: o.seed,
     runs,
   };
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  if (o.help) {
+    log(USAGE);
+    return;
+  }
+  const result: BenchResult = o.render ? JSON.parse(readFileSync(o.render, 'utf8')) : await measure(o);
   if (o.out) {
     mkdirSync(dirname(resolve(o.svg)), { recursive: true });
     writeFileSync(o.svg, kvBytesSvg(result));
@@ -187,7 +203,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (e) {
-  log(e instanceof Error ? (e.stack ?? e.message) : String(e));
+  log(e instanceof UsageError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e));
   process.exitCode = 1;
 }
 // Dawn keeps the event loop alive: exit once stdout is flushed.

@@ -2,11 +2,17 @@
 // greedy reply and ends the turn (CCM compression for the ccm policies), fed the way src/engine/chat.ts
 // feeds a turn (the uncompressed part of the conversation, the previous reply's unfed last token, the
 // new message). Each turn's timings and memory figures are recorded.
+
+import { loadavg } from 'node:os';
 import { Session } from '../src/engine/session.js';
-import type { MemoryOptions, PolicyName } from '../src/memory/policy.js';
+import type { MemoryOptions } from '../src/memory/policy.js';
 import type { GpuAdapter } from '../src/model/gpu-adapter.js';
 import type { LoadedModel } from '../src/model/load.js';
-import { rng } from './random-weights.js';
+import { mulberry32 as rng } from '../src/util/random.js';
+
+/** The policies this benchmark compares (ccm-stream and sentinel are for other workloads). */
+export const BENCH_POLICIES = ['full', 'window', 'ccm-concat', 'ccm-merge'] as const;
+export type BenchPolicy = (typeof BENCH_POLICIES)[number];
 
 export interface ChatShape {
   turns: number;
@@ -33,7 +39,7 @@ export interface TurnRecord {
   /** The remaining reply tokens: one forward + sample each. */
   decodeMs: number;
   decodeSteps: number;
-  /** endTurn until the GPU finished it (0 for full and window: their endTurn does nothing). */
+  /** endTurn until the GPU finished it; for full and window (whose endTurn does nothing) just the queue round trip. */
   compressMs: number;
   latencyMs: number;
   /** stats().bytes just before endTurn (the turn's largest cache) and after it (what the next turn starts from). */
@@ -43,10 +49,14 @@ export interface TurnRecord {
   /** The ledger of this policy's GPU device: all buffers (weights, adapter, cache, scratch) now and at peak. */
   ledgerCurrent: number;
   ledgerPeak: number;
+  /** Peak of the ledger's 'kv' tag: the cache this policy's capacity allocates, in use or not. */
+  ledgerKvPeak: number;
+  /** The machine's 1-minute load average at the end of the turn: the cores are shared, timings vary with it. */
+  loadAverage: number;
 }
 
 /** The session options of each policy, with the smallest capacity that holds its whole run. */
-export function policySetup(policy: PolicyName, s: ChatShape): { memory: MemoryOptions; capacity: number } {
+export function policySetup(policy: BenchPolicy, s: ChatShape): { memory: MemoryOptions; capacity: number } {
   const turn = s.user + s.reply + 1; // + BOS on the first turn, or the previous reply's carried token
   switch (policy) {
     case 'full':
@@ -72,7 +82,7 @@ export function userMessages(s: ChatShape, vocab: number, seed: number): number[
 
 export async function runPolicy(
   model: LoadedModel,
-  policy: PolicyName,
+  policy: BenchPolicy,
   s: ChatShape,
   messages: readonly number[][],
   adapter: GpuAdapter | undefined,
@@ -119,6 +129,8 @@ export async function runPolicy(
         fullContextBytes: stats.fullContextBytes,
         ledgerCurrent: ledger.current,
         ledgerPeak: ledger.peak,
+        ledgerKvPeak: ledger.byTag.kv.peak,
+        loadAverage: loadavg()[0]!,
       };
       records.push(record);
       onTurn(record);

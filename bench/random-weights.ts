@@ -3,18 +3,7 @@
 // Deterministic per (seed, tensor name), so every run and every policy sees the same model.
 import { expectedShapes, type ModelConfig } from '../src/model/types.js';
 import type { TensorReader } from '../src/model/weights.js';
-
-/** mulberry32: a small fast 32-bit generator, uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { mulberry32 as rng } from '../src/util/random.js';
 
 /** FNV-1a of a string, mixed with `seed`: one independent stream per tensor. */
 function streamSeed(seed: number, name: string): number {

@@ -1,11 +1,10 @@
 // The benchmark's outputs: per-policy summaries, the markdown section for BENCHMARKS.md (a table of
 // every 10th turn plus totals, the ratios) and a hand-written SVG of KV bytes per turn (log scale: the
 // full cache grows linearly while the compressed ones stay within a few groups of slots).
-import type { PolicyName } from '../src/memory/policy.js';
-import type { ChatShape, TurnRecord } from './chat-turns.js';
+import type { BenchPolicy, ChatShape, TurnRecord } from './chat-turns.js';
 
 export interface PolicyRun {
-  policy: PolicyName;
+  policy: BenchPolicy;
   capacity: number;
   turns: TurnRecord[];
 }
@@ -29,7 +28,7 @@ export interface BenchResult {
 }
 
 export interface PolicySummary {
-  policy: PolicyName;
+  policy: BenchPolicy;
   totalMs: number;
   prefillMs: number;
   decodeMs: number;
@@ -43,6 +42,8 @@ export interface PolicySummary {
   kvRatio: number;
   maxKvBytes: number;
   ledgerPeak: number;
+  ledgerKvPeak: number;
+  meanLoadAverage: number;
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -66,16 +67,20 @@ export function summarize(run: PolicyRun): PolicySummary {
     kvRatio: last.kvBytes / last.fullContextBytes,
     maxKvBytes: Math.max(...t.map((r) => r.kvBytesBeforeEnd)),
     ledgerPeak: last.ledgerPeak,
+    ledgerKvPeak: last.ledgerKvPeak,
+    meanLoadAverage: sum(t.map((r) => r.loadAverage)) / t.length,
   };
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
 const ms = (v: number) => v.toFixed(0);
-const isCcm = (p: PolicyName) => p.startsWith('ccm');
+const isCcm = (p: BenchPolicy) => p.startsWith('ccm');
 
+/** A right-aligned markdown table, padded the way the repository's formatter (biome) writes tables. */
 function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---:')), ...rows.map(line)].join('\n');
+  const widths = header.map((h, c) => Math.max(3, h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((cell, c) => cell.padStart(widths[c]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => `${'-'.repeat(w - 1)}:`)), ...rows.map(line)].join('\n');
 }
 
 /** Every 10th turn (and the last), then a totals row per column. */
@@ -119,7 +124,9 @@ function summaryTable(r: BenchResult, sums: PolicySummary[]): string {
     'compression / decode step',
     `KV MiB at turn ${r.shape.turns}`,
     'KV / full-context',
+    'KV allocated MiB',
     'ledger peak MiB',
+    'mean load average',
   ];
   const rows = sums.map((s, i) => [
     s.policy,
@@ -132,12 +139,14 @@ function summaryTable(r: BenchResult, sums: PolicySummary[]): string {
     isCcm(s.policy) ? (s.meanCompressMs / s.meanDecodeStepMs).toFixed(2) : '-',
     mib(s.finalKvBytes),
     s.kvRatio.toFixed(4),
+    mib(s.ledgerKvPeak),
     mib(s.ledgerPeak),
+    s.meanLoadAverage.toFixed(1),
   ]);
   return table(header, rows);
 }
 
-const COLORS: Record<PolicyName, string> = {
+const COLORS: Record<BenchPolicy, string> = {
   full: '#d62728',
   window: '#ff7f0e',
   'ccm-concat': '#1f77b4',
@@ -165,6 +174,7 @@ export function kvBytesSvg(r: BenchResult): string {
       .join(' ')}"/>`;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>KV cache bytes after each turn, per memory policy, and the full-context equivalent</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${m.left}" y="18" font-size="14">KV cache bytes after each turn (${r.model}, log scale)</text>`,
   ];
@@ -174,9 +184,9 @@ export function kvBytesSvg(r: BenchResult): string {
       `<text x="${m.left - 6}" y="${f(y(d) + 4)}" text-anchor="end">${formatBytes(d)}</text>`,
     );
   }
-  const ticks = Math.min(10, r.shape.turns);
-  for (let k = 0; k <= ticks; k++) {
-    const turn = Math.max(1, Math.round((k / ticks) * r.shape.turns));
+  const every = Math.max(1, Math.ceil(r.shape.turns / 10));
+  const ticks = [1, ...Array.from({ length: Math.floor(r.shape.turns / every) }, (_, k) => (k + 1) * every)];
+  for (const turn of new Set(ticks)) {
     out.push(
       `<line x1="${f(x(turn))}" x2="${f(x(turn))}" y1="${m.top + ph}" y2="${m.top + ph + 4}" stroke="#333"/>`,
       `<text x="${f(x(turn))}" y="${m.top + ph + 18}" text-anchor="middle">${turn}</text>`,
@@ -185,9 +195,8 @@ export function kvBytesSvg(r: BenchResult): string {
   out.push(
     `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`,
     `<text x="${m.left + pw / 2}" y="${H - 8}" text-anchor="middle">turn</text>`,
-    line(full, '#555', '6 4'),
   );
-  const legend: [string, string, string][] = [['full context', '#555', '6 4']];
+  const legend: [string, string, string][] = [];
   for (const p of r.runs) {
     out.push(
       line(
@@ -197,6 +206,9 @@ export function kvBytesSvg(r: BenchResult): string {
     );
     legend.push([p.policy, COLORS[p.policy], '']);
   }
+  // drawn last so that its dashes show over the full policy's line, which it equals
+  out.push(line(full, '#555', '6 4'));
+  legend.push(['full context', '#555', '6 4']);
   legend.forEach(([name, color, dash], i) => {
     const ly = m.top + 14 + i * 20;
     const lx = m.left + pw + 12;
@@ -224,7 +236,8 @@ export function markdownSection(r: BenchResult, svgPath: string): string {
   const ratios: string[] = [];
   const fullRun = byName.get('full');
   for (const p of sums) {
-    const vsFull = fullRun ? `, ${(p.finalKvBytes / fullRun.finalKvBytes).toFixed(4)} of the full policy's` : '';
+    const vsFull =
+      fullRun && p !== fullRun ? `, ${(p.finalKvBytes / fullRun.finalKvBytes).toFixed(4)} of the full policy's` : '';
     ratios.push(
       `- ${p.policy}: KV bytes at turn ${s.turns} = ${mib(p.finalKvBytes)} MiB, ` +
         `${p.kvRatio.toFixed(4)} of its full-context equivalent (${mib(p.finalFullContextBytes)} MiB)${vsFull}.`,
@@ -245,7 +258,7 @@ export function markdownSection(r: BenchResult, svgPath: string): string {
 - Command: \`${r.command}\`
 - Model: ${r.model} shape with seeded random weights (${r.weightFormat}); random CCM adapter, rank ${r.adapter.rank}, n = ${r.adapter.compTokens} COMP tokens (a concat adapter for ccm-concat, a merge adapter for ccm-merge); seed ${r.seed}
 - Chat: ${s.turns} turns of a ${s.user}-token user message (random ids, BOS before the first) + a greedy reply of at most ${s.reply} tokens. With random weights the replies are noise; only timings and memory are measured here, not quality.
-- Policies: full; window (sinks ${s.sinks}, window ${s.window}); ccm-concat (budget ${s.budget} slots); ccm-merge. Each policy gets its own device and the smallest cache capacity that holds its run, so the ledger peak (all GPU buffers: weights, adapter, cache, scratch) shows what the policy allocates.
+- Policies: full; window (sinks ${s.sinks}, window ${s.window}); ccm-concat (budget ${s.budget} slots); ccm-merge. Each policy gets its own device and the smallest cache capacity that holds its run, so the ledger shows what each policy allocates: KV allocated is the cache buffers (tag kv), ledger peak all GPU buffers (weights, adapter, cache, scratch).
 
 KV bytes are stats().bytes after each turn's endTurn (what the next turn starts from); full-context is stats().fullContextBytes (the cache a full policy would hold for the same text). Turn time = prefill + decode + compression. The total row gives each policy's largest in-turn KV (before endTurn) and its total time.
 
@@ -254,6 +267,7 @@ ${turnTable(r, sums)}
 ${summaryTable(r, sums)}
 
 Ratios:
+
 ${ratios.join('\n')}
 
 ![KV cache bytes per turn](${svgPath})

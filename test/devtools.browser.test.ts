@@ -50,6 +50,16 @@ function sample(turn: number): MemorySample {
   };
 }
 
+/** The chart's bands of a sample bottom-up, as docs/devtools.md defines them. */
+function devtoolsBands(s: MemorySample): number[] {
+  const slotBytes = s.memory.bytes / (s.memory.slots.sink + s.memory.slots.memory + s.memory.slots.working);
+  const memorySlots = (s.memory.slots.sink + s.memory.slots.memory) * slotBytes;
+  const t = s.ledger.byTag;
+  return [t.weights.current, t.kv.current - memorySlots, memorySlots, t.scratch.current + t.staging.current];
+}
+
+const fullContext = (s: MemorySample) => s.ledger.current - s.memory.bytes + s.memory.fullContextBytes;
+
 /** The panel's statistics as data-stat -> data-value. */
 function shownStats(page: Page, selector: string): Promise<Record<string, string>> {
   return page
@@ -130,29 +140,61 @@ describe('devtools memory panel', () => {
         });
       }
 
-      // The chart: one column per sample; the bands of a column and the line scale with the data.
-      const chart = await page.locator('ccm-memory-panel svg').evaluate((svg) => {
-        const rects = [...svg.querySelectorAll('rect[fill^="#"]')].map((r) => ({
-          fill: r.getAttribute('fill'),
-          y: Number(r.getAttribute('y')),
-          height: Number(r.getAttribute('height')),
-        }));
-        const points = (svg.querySelector('polyline')?.getAttribute('points') ?? '').split(' ');
-        return { rects, lineY: points.map((p) => Number(p.split(',')[1])) };
-      });
-      expect(chart.rects).toHaveLength(3 * 4);
-      expect(chart.lineY).toHaveLength(3);
+      // The chart: uPlot holds one column per sample, the stacks as cumulative sums (topmost first) and the
+      // line; on its canvas, the last column shows each band's color where that band lies.
       const bands = await page.evaluate((s) => (window as unknown as DevtoolsWindow).devtools.gpuBands(s), last);
       expect(bands.weights + bands.kv + bands.memory + bands.scratch).toBe(last.ledger.current);
       expect(bands.memory).toBe(7 * 1280); // 1 sink + 6 memory slots of 1280 bytes
-      const column = chart.rects.slice(8); // the last sample: weights, kv, memory, scratch bottom-up
-      const bottom = column[0]!.y + column[0]!.height;
-      const perByte = (bottom - column[3]!.y) / last.ledger.current;
-      for (const [i, v] of [bands.weights, bands.kv, bands.memory, bands.scratch].entries()) {
-        expect(Math.abs(column[i]!.height - v * perByte)).toBeLessThan(0.2); // coordinates have 0.1 px steps
+      const line = fullContext(last);
+      const chart = await page.evaluate(
+        ({ bands, line }) => {
+          const plot = document.querySelector('ccm-memory-panel')!.chart!;
+          const canvas = plot.root.querySelector('canvas')!;
+          const ctx = canvas.getContext('2d')!;
+          const x = plot.valToPos(3, 'x', true);
+          const at = (v: number) => {
+            const y = plot.valToPos(v, 'y', true);
+            return { y, rgb: [...ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data.slice(0, 3)] };
+          };
+          const stacked = [bands.weights, bands.kv, bands.memory, bands.scratch];
+          let base = 0;
+          const pixels = stacked.map((v) => {
+            const mid = at(base + v / 2);
+            const edges = [at(base).y, at(base + v).y];
+            base += v;
+            return { ...mid, height: edges[0]! - edges[1]! };
+          });
+          return {
+            data: plot.data.map((s) => [...s]),
+            labels: plot.series.map((s) => s.label),
+            pixels,
+            line: at(line),
+            aboveTop: at(base * 1.03), // between the column's top and the line
+          };
+        },
+        { bands, line },
+      );
+      expect(chart.labels).toEqual(['turn', 'scratch', 'memory', 'kv', 'weights', 'full-context equivalent']);
+      const columns = [1, 2, 3].map((t) => devtoolsBands(sample(t)));
+      const cumulative = (upTo: number) => columns.map((b) => b.slice(0, upTo).reduce((a, v) => a + v, 0));
+      expect(chart.data).toEqual([
+        [1, 2, 3],
+        cumulative(4),
+        cumulative(3),
+        cumulative(2),
+        cumulative(1),
+        [1, 2, 3].map((t) => fullContext(sample(t))),
+      ]);
+      // within a few levels of `color` (#rrggbb): the line's pixels are antialiased
+      const near = (rgb: number[], color: string) =>
+        rgb.every((c, i) => Math.abs(c - Number.parseInt(color.slice(1 + 2 * i, 3 + 2 * i), 16)) <= 8);
+      for (const [i, color] of ['#6b7280', '#3b82f6', '#f59e0b', '#10b981'].entries()) {
+        const band = chart.pixels[i]!;
+        if (band.height >= 2) expect(near(band.rgb, color), `${color}: ${band.rgb}`).toBe(true); // a thinner band's middle pixel may be its edge
       }
-      const line = last.ledger.current - last.memory.bytes + last.memory.fullContextBytes;
-      expect(Math.abs(bottom - chart.lineY[2]! - line * perByte)).toBeLessThan(0.2);
+      expect(chart.pixels.filter((b) => b.height >= 2)).toHaveLength(3); // weights, kv, scratch are checked
+      expect(near(chart.line.rgb, '#ef4444'), `line: ${chart.line.rgb}`).toBe(true);
+      expect(near(chart.aboveTop.rgb, '#10b981')).toBe(false); // the column ends at its total
 
       await page.screenshot({ path: path.join(ARTIFACTS, 'devtools-panel.png'), fullPage: true });
 
@@ -237,6 +279,7 @@ describe('devtools memory panel', () => {
       const extensionId = new URL(worker!.url()).host;
       const panel = await context!.newPage();
       await panel.setViewportSize({ width: 420, height: 760 });
+      panel.on('console', (m) => m.type() === 'error' && errors.push(m.text())); // CSP violations among them
       await panel.goto(`chrome-extension://${extensionId}/panel.html?tab=${tabs[0]!.id}`);
       const count = () => panel.evaluate(() => document.querySelector('ccm-memory-panel')!.samples.length);
       await expect.poll(count, { timeout: 10_000 }).toBe(3);
@@ -247,6 +290,16 @@ describe('devtools memory panel', () => {
       await publish(page, 'chat-1', sample(4)); // live
       await expect.poll(count, { timeout: 10_000 }).toBe(4);
       expect(await shownStats(panel, 'ccm-memory-panel')).toEqual(expectedStats(sample(4)));
+      // the bundled uPlot draws the four turns (its stylesheet lays the canvas out at the chart's size)
+      const chart = await panel.evaluate(() => {
+        const plot = document.querySelector('ccm-memory-panel')!.chart!;
+        const rect = plot.root.querySelector('canvas')!.getBoundingClientRect();
+        return { turns: [...plot.data[0]], line: [...plot.data[5]!], width: rect.width, height: rect.height };
+      });
+      expect(chart.turns).toEqual([1, 2, 3, 4]);
+      expect(chart.line).toEqual([1, 2, 3, 4].map((t) => fullContext(sample(t))));
+      expect(chart.width).toBeGreaterThan(300);
+      expect(chart.height).toBeGreaterThan(100);
       await panel.screenshot({ path: path.join(ARTIFACTS, 'devtools-extension-panel.png'), fullPage: true });
 
       await page.reload();

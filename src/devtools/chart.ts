@@ -1,5 +1,9 @@
-// A stacked column chart with one overlaid line, as an SVG string (no charting dependency: see
-// docs/devtools.md). One column per sample, stacked bottom-up in series order.
+/// <reference types="vite/client" />
+// A stacked column chart with one overlaid line, drawn by uPlot. uPlot has no stacked mode: each stack
+// is plotted as the cumulative sum of itself and the stacks below it, as bars from zero, topmost first,
+// so that each lower (shorter) bar is painted over the one above and only its own band stays visible.
+import uPlot from 'uplot';
+import { UPLOT_CSS as uPlotCss } from './uplot-css.gen.js';
 
 export interface Series {
   label: string;
@@ -8,15 +12,20 @@ export interface Series {
 }
 
 export interface ChartData {
-  /** The x label of each column (turn numbers). */
+  /** The x value of each column (turn numbers). */
   x: readonly number[];
+  /** Bottom-up. */
   stacks: readonly Series[];
   line: Series;
 }
 
-const W = 360;
-const H = 160;
-const PAD = { left: 56, right: 8, top: 8, bottom: 20 };
+const HEIGHT = 180;
+
+/** uPlot's stylesheet plus this chart's touches, for the shadow root that hosts the chart. */
+export const CHART_CSS = `${uPlotCss}
+.u-legend { font-size: 11px; }
+.u-legend .u-series { pointer-events: none; } /* hiding one cumulative series would misdraw the stack */
+.u-legend .u-series > * { padding: 1px 3px; }`;
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
@@ -29,50 +38,101 @@ export function formatBytes(n: number): string {
   return `${u ? v.toFixed(v < 10 ? 2 : 1) : v} ${units[u]}`;
 }
 
-export function stackedChartSvg(data: ChartData): string {
-  const n = data.x.length;
-  const totals = data.x.map((_, i) => data.stacks.reduce((s, series) => s + (series.values[i] ?? 0), 0));
-  const top = Math.max(1, ...totals, ...data.line.values) * 1.05;
-  const plotW = W - PAD.left - PAD.right;
-  const plotH = H - PAD.top - PAD.bottom;
-  const step = plotW / Math.max(1, n);
-  const xAt = (i: number) => PAD.left + step * (i + 0.5);
-  const yAt = (v: number) => PAD.top + plotH * (1 - v / top);
-  const parts: string[] = [];
-  for (const f of [0, 0.5, 1]) {
-    const y = yAt(top * f).toFixed(1);
-    parts.push(
-      `<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${y}" y2="${y}" stroke="currentColor" stroke-opacity="0.15"/>`,
-      `<text x="${PAD.left - 4}" y="${y}" text-anchor="end" dominant-baseline="middle">${formatBytes(top * f)}</text>`,
-    );
-  }
-  const barW = Math.max(1, step * 0.7);
-  data.x.forEach((turn, i) => {
-    let base = 0;
-    const tip = [`turn ${turn}`];
-    for (const s of data.stacks) {
-      const v = s.values[i] ?? 0;
-      const y0 = yAt(base);
-      const y1 = yAt(base + v);
-      parts.push(
-        `<rect x="${(xAt(i) - barW / 2).toFixed(1)}" y="${y1.toFixed(1)}" width="${barW.toFixed(1)}" ` +
-          `height="${(y0 - y1).toFixed(1)}" fill="${s.color}"/>`,
-      );
-      tip.push(`${s.label}: ${formatBytes(v)}`);
-      base += v;
-    }
-    tip.push(`${data.line.label}: ${formatBytes(data.line.values[i] ?? 0)}`);
-    parts.push(
-      `<rect x="${(xAt(i) - step / 2).toFixed(1)}" y="${PAD.top}" width="${step.toFixed(1)}" height="${plotH}" ` +
-        `fill="transparent"><title>${tip.join('\n')}</title></rect>`,
-    );
+/** uPlot's data: [x, cumulative stacks topmost first, line]. */
+export function stackedChartData(data: ChartData): uPlot.AlignedData {
+  let below = data.x.map(() => 0);
+  const cumulative = data.stacks.map((s) => {
+    below = below.map((b, i) => b + (s.values[i] ?? 0));
+    return below;
   });
-  const points = data.line.values.map((v, i) => `${xAt(i).toFixed(1)},${yAt(v).toFixed(1)}`).join(' ');
-  parts.push(
-    `<polyline points="${points}" fill="none" stroke="${data.line.color}" stroke-width="2" stroke-dasharray="4 3"/>`,
+  return [[...data.x], ...cumulative.reverse(), [...data.line.values]];
+}
+
+/** Byte ticks at powers of two (256 KiB, 512 KiB, ...), which formatBytes shows as round numbers. */
+const BYTE_INCRS = Array.from({ length: 41 }, (_, i) => 2 ** i);
+
+/** Draws `data` into `target` (sized to its width, following resizes) and shows the last column's values. */
+export function createStackedChart(target: HTMLElement, data: ChartData): uPlot {
+  const stacks = data.stacks.length;
+  const bars = uPlot.paths.bars!({ size: [0.7, 48] });
+  const textColor = (u: uPlot) => getComputedStyle(u.root).color;
+  const grid = { stroke: 'rgba(127,127,127,.2)', width: 1 };
+  // the legend shows each band's own bytes: its cumulative value minus the one below it
+  const bandValue = (u: uPlot, v: number | null, si: number, i: number | null) => {
+    if (v === null || i === null) return '–';
+    const below = si < stacks ? (u.data[si + 1]?.[i] ?? 0) : 0;
+    return formatBytes(v - below);
+  };
+  const observer = new ResizeObserver(([entry]) => {
+    const width = Math.floor(entry?.contentRect.width ?? 0);
+    if (width > 0 && width !== plot.width) plot.setSize({ width, height: HEIGHT });
+  });
+  const plot = new uPlot(
+    {
+      width: target.clientWidth || 360,
+      height: HEIGHT,
+      cursor: { drag: { x: false, y: false, setScale: false }, points: { show: false } },
+      select: { show: false, left: 0, top: 0, width: 0, height: 0 },
+      scales: {
+        x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] },
+        y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] },
+      },
+      axes: [
+        {
+          stroke: textColor,
+          grid: { show: false },
+          ticks: { show: false },
+          incrs: [1, 2, 5, 10, 20, 50, 100],
+          values: (_u, splits) => splits.map(String),
+        },
+        {
+          stroke: textColor,
+          grid,
+          ticks: { show: false },
+          size: 64,
+          incrs: BYTE_INCRS,
+          values: (_u, splits) => splits.map(formatBytes),
+        },
+      ],
+      series: [
+        { label: 'turn', value: (_u, v) => (v === null ? '–' : String(v)) },
+        ...[...data.stacks].reverse().map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          fill: s.color,
+          fillTo: 0,
+          width: 0,
+          paths: bars,
+          points: { show: false },
+          value: bandValue,
+        })),
+        {
+          label: data.line.label,
+          stroke: data.line.color,
+          width: 2,
+          dash: [4, 3],
+          points: { show: true, size: 5, fill: data.line.color, stroke: data.line.color },
+          value: (_u, v) => (v === null ? '–' : formatBytes(v)),
+        },
+      ],
+      hooks: { destroy: [() => observer.disconnect()] },
+    },
+    stackedChartData(data),
+    target,
   );
-  for (const i of n ? [0, n - 1] : []) {
-    parts.push(`<text x="${xAt(i).toFixed(1)}" y="${H - 6}" text-anchor="middle">${data.x[i]}</text>`);
-  }
-  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="GPU bytes by tag over turns">${parts.join('')}</svg>`;
+  observer.observe(target);
+  showLast(plot);
+  return plot;
+}
+
+/** Replaces the chart's values (same series as at creation). */
+export function updateStackedChart(plot: uPlot, data: ChartData): void {
+  plot.setData(stackedChartData(data));
+  showLast(plot);
+}
+
+/** The legend shows the last column until the cursor picks another. */
+function showLast(plot: uPlot): void {
+  const n = plot.data[0].length;
+  if (n) plot.setLegend({ idx: n - 1 });
 }

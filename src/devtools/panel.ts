@@ -2,7 +2,8 @@
 //   <ccm-memory-panel hook></ccm-memory-panel>      follows the page's devtools hook (hook.ts)
 //   panel.push({ ...(await engine.memory()), speed: (await chat.lastResult()).usage })
 // The DevTools extension hosts the same element and feeds it relayed hook events (receive()).
-import { formatBytes, stackedChartSvg } from './chart.js';
+import type uPlot from 'uplot';
+import { CHART_CSS, type ChartData, createStackedChart, formatBytes, updateStackedChart } from './chart.js';
 import { type HookEvent, installHook } from './hook.js';
 import { type MemorySample, sanitizeSample } from './stats.js';
 
@@ -65,10 +66,9 @@ function statRows(s: MemorySample): [string, string, number | string, string][] 
 const STYLE = `
 :host { display: block; font: 12px/1.4 system-ui, sans-serif; color: inherit; min-width: 260px; }
 h3 { font-size: 12px; margin: 12px 0 4px; text-transform: uppercase; letter-spacing: .04em; opacity: .7; }
-svg { width: 100%; height: auto; font-size: 9px; fill: currentColor; }
+${CHART_CSS}
 .legend { display: flex; flex-wrap: wrap; gap: 4px 10px; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; }
-.legend i.line { height: 0; border-top: 2px dashed; }
 dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 12px; margin: 0; }
 dt { opacity: .7; } dd { margin: 0; font-variant-numeric: tabular-nums; text-align: right; }
 .layer { display: grid; grid-template-columns: 2.5em 1fr; align-items: center; gap: 6px; margin: 2px 0; }
@@ -82,6 +82,7 @@ export class CcmMemoryPanel extends Base {
   private history: MemorySample[] = [];
   private engine: string | undefined;
   private unsubscribe: (() => void) | undefined;
+  private plot: uPlot | undefined;
   private readonly root: ShadowRoot;
 
   constructor() {
@@ -92,6 +93,11 @@ export class CcmMemoryPanel extends Base {
 
   get samples(): readonly MemorySample[] {
     return this.history;
+  }
+
+  /** The uPlot instance drawing the chart; undefined without samples, and from a detach until the next render. */
+  get chart(): uPlot | undefined {
+    return this.plot;
   }
 
   /** Adds one turn's statistics; anything but the MemorySample fields is dropped. */
@@ -138,21 +144,39 @@ export class CcmMemoryPanel extends Base {
 
   connectedCallback(): void {
     if (this.hasAttribute('hook') && !this.unsubscribe) this.connectHook();
+    if (!this.plot) this.render();
   }
 
   disconnectedCallback(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    // uPlot listens on the window: let go of it until the panel is attached again
+    this.plot?.destroy();
+    this.plot = undefined;
   }
 
   private render(): void {
     const last = this.history.at(-1);
     if (!last) {
+      this.plot?.destroy();
+      this.plot = undefined;
       this.root.innerHTML = `<style>${STYLE}</style><p class="empty">No ccmem statistics yet: they appear after each turn.</p>`;
       return;
     }
+    if (this.plot) updateStackedChart(this.plot, this.chartData());
+    else {
+      this.root.innerHTML =
+        `<style>${STYLE}</style><h3>GPU memory by turn</h3><div class="chart"></div>` +
+        `<h3>Slots per layer</h3><div class="layers"></div><h3>Statistics</h3><dl></dl>`;
+      this.plot = createStackedChart(this.root.querySelector<HTMLElement>('.chart')!, this.chartData());
+    }
+    this.renderLayers(last);
+    this.renderStats(last);
+  }
+
+  private chartData(): ChartData {
     const bands = this.history.map(gpuBands);
-    const chart = stackedChartSvg({
+    return {
       x: this.history.map((_, i) => i + 1),
       stacks: (['weights', 'kv', 'memory', 'scratch'] as const).map((tag) => ({
         label: tag,
@@ -160,25 +184,20 @@ export class CcmMemoryPanel extends Base {
         values: bands.map((b) => b[tag]),
       })),
       line: { label: 'full-context equivalent', color: COLORS.line, values: this.history.map(fullContextEquivalent) },
-    });
-    const legend = (['weights', 'kv', 'memory', 'scratch'] as const)
-      .map((t) => `<span><i style="background:${COLORS[t]}"></i>${t}</span>`)
-      .join('');
-    this.root.innerHTML =
-      `<style>${STYLE}</style><h3>GPU memory by turn</h3>${chart}<div class="legend">${legend}` +
-      `<span><i class="line" style="color:${COLORS.line}"></i>full-context equivalent</span></div>` +
-      `<h3>Slots per layer</h3><div class="layers"></div><h3>Statistics</h3><dl></dl>`;
-    this.renderLayers(last);
-    const dl = this.root.querySelector('dl')!;
-    for (const [key, label, value, text] of statRows(last)) {
+    };
+  }
+
+  private renderStats(s: MemorySample): void {
+    const items = statRows(s).flatMap(([key, label, value, text]) => {
       const dt = document.createElement('dt');
       dt.textContent = label;
       const dd = document.createElement('dd');
       dd.dataset.stat = key;
       dd.dataset.value = String(value);
       dd.textContent = text;
-      dl.append(dt, dd);
-    }
+      return [dt, dd];
+    });
+    this.root.querySelector('dl')!.replaceChildren(...items);
   }
 
   private renderLayers(s: MemorySample): void {
