@@ -68,7 +68,7 @@ export class Chat {
     const turnIds = this.tokenizer.encode(full.slice(this.rendered.length), { addSpecialTokens: first });
     // the previous reply's last token is still unfed when it was cut short (not an EOS)
     const pending = this.session.pendingId;
-    const carry = pending !== undefined && this.last?.finishReason !== 'eos' ? [pending] : [];
+    const carry = pending !== undefined && this.last?.finishReason === 'length' ? [pending] : [];
     const stream = this.session.generate([...this.session.cachedIds, ...carry, ...turnIds], options);
     let step = await stream.next();
     while (!step.done) {
@@ -76,10 +76,11 @@ export class Chat {
       step = await stream.next();
     }
     const result = step.value;
+    // a reply cut by the token limit keeps its last token (not yet fed); a final EOS is never fed
+    // (ccm.md section 5), nor a stop string (the session dropped it)
+    await this.session.endTurn({ feedPending: result.finishReason === 'length' });
     this.messages.push({ role: 'user', content: text }, { role: 'assistant', content: result.text });
     this.rendered = full + result.text;
-    // a reply cut short keeps its last token (not yet fed); a final EOS is never fed (ccm.md section 5)
-    await this.session.endTurn({ feedPending: result.finishReason !== 'eos' });
     this.last = result;
     return result;
   }

@@ -152,7 +152,7 @@ export class Session {
     readonly model: LoadedModel,
     options: SessionOptions = {},
   ) {
-    const { gpu, config, weights } = model;
+    const { gpu, config } = model;
     const capacity = options.capacity ?? Math.min(2048, config.maxPositions);
     if (capacity > config.maxPositions) {
       throw invalidInput(`capacity ${capacity} exceeds max_position_embeddings ${config.maxPositions}`);
@@ -169,30 +169,44 @@ export class Session {
     this.stream = m.policy === 'ccm-stream' ? m : 'stream' in m ? m.stream : undefined;
     this.streaming = m.policy === 'ccm-stream';
     const windowSize = m.policy === 'window' ? m.window : capacity;
-    // appended groups (COMP rows, sentinel CL + CR) are one forward each
-    const group = m.policy === 'sentinel' ? 2 : 'compTokens' in m ? m.compTokens : 1;
+    // appended groups are one forward each: sentinel CL + CR; a turn's pending token + its n COMP rows
+    const group = m.policy === 'sentinel' ? 2 : 'compTokens' in m ? m.compTokens + 1 : 1;
     const chunk = Math.max(Math.min(options.chunk ?? 64, capacity, windowSize), group);
     const logitRows = Math.min(options.logitRows ?? 1, chunk);
-    this.state = createState(gpu, config, {
-      capacity,
-      chunk,
-      logitRows,
-      loraRank: this.adapter?.rank ?? 0,
-      owner: this.owner,
-    });
+    try {
+      this.state = createState(gpu, config, {
+        capacity,
+        chunk,
+        logitRows,
+        loraRank: this.adapter?.rank ?? 0,
+        owner: this.owner,
+      });
+      ({ seen: this.seen, kvScratch: this.kvScratch, kv: this.kv, readback: this.readback } = this.allocate(chunk));
+    } catch (e) {
+      gpu.releaseOwner(this.owner); // nothing of a half-built session stays allocated
+      throw e;
+    }
+  }
+
+  private allocate(chunk: number) {
+    const { gpu, config, weights } = this.model;
+    const { capacity } = this.state.options;
+    const m = this.memory;
     const label = (l: string) => ({ tag: 'scratch' as const, owner: this.owner, label: l });
-    this.seen = createTensor(gpu, { ...label('seen'), shape: [config.vocabSize], format: 'u32' });
-    this.kvScratch = createTensor(gpu, { ...label('kv-scratch'), shape: [kvScratchElements(config, capacity)] });
+    const seen = createTensor(gpu, { ...label('seen'), shape: [config.vocabSize], format: 'u32' });
+    const kvScratch = createTensor(gpu, { ...label('kv-scratch'), shape: [kvScratchElements(config, capacity)] });
+    let kv: KvContext | undefined;
     if (this.stream || m.policy === 'sentinel') {
       const mask = createTensor(gpu, { ...label('mask'), shape: [chunk, Math.ceil(capacity / 32)], format: 'u32' });
-      this.kv = { config, weights, state: this.state, adapter: this.adapter, scratch: this.kvScratch, mask };
+      kv = { config, weights, state: this.state, adapter: this.adapter, scratch: kvScratch, mask };
     }
-    this.readback = gpu.createBuffer({
+    const readback = gpu.createBuffer({
       ...label('sampled-id'),
       tag: 'staging',
       size: 4,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
+    return { seen, kvScratch, kv, readback };
   }
 
   get capacity(): number {
@@ -280,6 +294,7 @@ export class Session {
     if (ids.length) this.checkPrompt([...this.fed, ...ids]);
     this.enter();
     try {
+      this.pending = undefined; // ids follow the fed tokens: a caller keeping the sampled token includes it
       const b = new Batch(this.model.gpu);
       for (let i = 0; i < ids.length; ) {
         const rows = this.makeRoom(b, Math.min(this.state.options.chunk, ids.length - i));
@@ -455,7 +470,7 @@ export class Session {
       }
     });
     // a lower bound of the slots it needs (reused sentinel spans hold fewer); eviction policies need none
-    const slots = this.mem.length + ids.length - savedSlots(this.spans);
+    const slots = this.mem.length + ids.length - savedSlots(this.spans) + this.compressionReserve();
     if (this.memory.policy !== 'window' && !this.streaming && slots > this.capacity) {
       throw invalidInput(
         `the prompt has ${ids.length} tokens; this session's cache holds ${this.capacity}` +
@@ -732,17 +747,22 @@ export class Session {
     const ids: number[] = [];
     let text = '';
     let finishReason: FinishReason = 'length';
+    const firstGenerated = this.fed.length; // where the generated tokens start in `fed`
+    const decodedEnd: number[] = []; // decoded text length after each generated token
     for (;;) {
       ids.push(id);
       if (eos.has(id)) {
         finishReason = 'eos';
         break;
       }
-      const { emit, stopped } = stops.push(decoder?.push(id) ?? '');
+      const piece = decoder?.push(id) ?? '';
+      decodedEnd.push((decodedEnd.at(-1) ?? 0) + piece.length);
+      const { emit, stopped } = stops.push(piece);
       text += emit;
       yield { id, delta: emit };
       if (stopped) {
         finishReason = 'stop';
+        this.dropStopString(firstGenerated, decodedEnd, text.length, ids.length - 1);
         break;
       }
       if (ids.length >= maxNew || !this.canFeed()) break;
@@ -774,6 +794,19 @@ export class Session {
   }
 
   /**
+   * After a stop string: the cache keeps only the generated tokens whose text ends before it (the reply
+   * as returned), and the pending token is dropped, so the next turn does not see the stop string.
+   * `fedCount` generated tokens were fed from `firstGenerated` on. Left as it is when evictions or
+   * compressions moved the working tokens meanwhile.
+   */
+  private dropStopString(firstGenerated: number, decodedEnd: number[], cut: number, fedCount: number): void {
+    this.pending = undefined;
+    if (this.fed.length !== firstGenerated + fedCount) return;
+    const kept = decodedEnd.filter((end) => end <= cut).length;
+    this.fed.length = firstGenerated + Math.min(kept, fedCount);
+  }
+
+  /**
    * Whether one more token can be fed. Generation stops when not (finish reason 'length'; the last sampled
    * token is never fed): at a full cache, or at the last position where positions grow with the text.
    * Window eviction and streaming never stop, nor does a ccm session that switches to streaming at the limit.
@@ -781,8 +814,21 @@ export class Session {
   private canFeed(): boolean {
     const m = this.memory;
     if (m.policy === 'window' || this.streaming) return true;
-    if (this.used >= this.capacity) return false;
-    return ('stream' in m && m.stream !== undefined) || this.base + this.fed.length < this.model.config.maxPositions;
+    const reserve = this.compressionReserve();
+    if (this.used + reserve >= this.capacity) return false;
+    return (
+      ('stream' in m && m.stream !== undefined) ||
+      this.base + this.fed.length + reserve < this.model.config.maxPositions
+    );
+  }
+
+  /**
+   * Slots (and positions) a ccm-concat/merge turn must keep free for its end: the pending sampled token
+   * and the n COMP rows, so that a turn which filled the cache can still be compressed.
+   */
+  private compressionReserve(): number {
+    const m = this.memory;
+    return (m.policy === 'ccm-concat' || m.policy === 'ccm-merge') && !this.streaming ? m.compTokens + 1 : 0;
   }
 
   /** Samples from the logits of the forward already in `b`, into the slot after the cache, and reads the id. */
