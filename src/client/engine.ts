@@ -112,10 +112,13 @@ export class Engine {
 
   /** @internal The loaded worker connection (EngineChat and Completions call through it). */
   async link(): Promise<Connection> {
-    if (this.broken) throw this.broken;
-    await this.ready;
-    if (this.broken) throw this.broken;
-    return this.conn;
+    // a crash while waiting starts a new worker with a new `ready`: wait for the one that is current
+    for (let ready = this.ready; ; ready = this.ready) {
+      if (this.broken) throw this.broken;
+      await ready;
+      if (this.broken) throw this.broken;
+      if (ready === this.ready) return this.conn;
+    }
   }
 
   /** @internal */

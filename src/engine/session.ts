@@ -645,10 +645,15 @@ export class Session {
       this.makeRoom(b, extra.length);
       this.feedRows(b, extra, { logits: 'none' });
       b.submit();
+      this.pending = undefined; // fed: a failure below must not feed it again
     }
     if (!m.sentenceEnd) return;
     const rule = { isEnd: m.sentenceEnd, recent: m.recent, maxSpan: m.maxSpan, bos: this.model.config.bosTokenId };
-    for (const span of sentenceSpans(this.fed, this.spans, rule)) this.compressSpanNow(b, span);
+    for (const span of sentenceSpans(this.fed, this.spans, rule)) {
+      // the automatic rule compresses what fits and leaves the rest as text (compressSpan refuses instead)
+      if (this.used + 2 > this.capacity) break;
+      this.compressSpanNow(b, span);
+    }
   }
 
   /** One sentinel span into one <CR> slot in place; later slots move left, keeping their rotations. */

@@ -58,6 +58,12 @@ export class WorkerEngine implements WorkerApi {
       await delivered;
       release(onProgress);
     }
+    if ((this.state as string) === 'disposed') {
+      // disposed while loading: free what the load made
+      await this.core.dispose();
+      this.core = undefined;
+      throw invalidInput('the engine was disposed while it was loading');
+    }
     this.state = 'ready';
     this.onLost = onLost;
     void this.core.lost.then((reason) => {
@@ -165,9 +171,12 @@ export class WorkerEngine implements WorkerApi {
   private async exclusive<T>(e: ChatEntry, fn: () => Promise<T>): Promise<T> {
     if (e.busy) throw busy();
     e.busy = new AbortController();
+    const run = fn();
+    this.running.add(run); // dispose waits for it before destroying the device
     try {
-      return await fn();
+      return await run;
     } finally {
+      this.running.delete(run);
       e.busy = undefined;
     }
   }
