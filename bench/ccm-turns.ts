@@ -2,7 +2,8 @@
 // adapter) under each memory policy, recording per turn the latency split (prefill, decode, compression)
 // and the KV bytes in use against the full-context equivalent. Writes a section of BENCHMARKS.md and an
 // SVG plot, or one JSON document on stdout with --json. Progress goes to stderr. See bench/README.md.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +23,7 @@ import {
   runPolicy,
   userMessages,
 } from './chat-turns.js';
+import { writeSection } from './markdown.js';
 import { randomWeights } from './random-weights.js';
 import { type BenchResult, kvBytesSvg, markdownSection, type PolicyRun } from './report.js';
 
@@ -44,9 +46,6 @@ const USAGE = `usage: npm run bench:ccm -- [options]
 
 /** A bad command line: reported as its message and the usage, without a stack. */
 class UsageError extends Error {}
-
-const SECTION_START = '<!-- bench:ccm start -->';
-const SECTION_END = '<!-- bench:ccm end -->';
 
 function options() {
   const { values } = parseArgs({
@@ -107,16 +106,6 @@ function commandLine(): string {
   if (process.env.npm_lifecycle_event === 'bench:ccm') return `npm run bench:ccm${args ? ` -- ${args}` : ''}`;
   const icd = process.env.VK_ICD_FILENAMES ? `VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES} ` : '';
   return `${icd}node ${relative(process.cwd(), process.argv[1] ?? '')}${args ? ` ${args}` : ''}`;
-}
-
-/** Replaces this benchmark's section of the markdown file (or appends it), leaving the rest alone. */
-function writeSection(path: string, section: string): void {
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const block = `${SECTION_START}\n${section}${SECTION_END}\n`;
-  const a = text.indexOf(SECTION_START);
-  const b = text.indexOf(SECTION_END);
-  text = a >= 0 && b > a ? text.slice(0, a) + block + text.slice(b + SECTION_END.length + 1) : `${text}\n${block}`;
-  writeFileSync(path, text);
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -194,7 +183,7 @@ async function main(): Promise<void> {
     mkdirSync(dirname(resolve(o.svg)), { recursive: true });
     writeFileSync(o.svg, kvBytesSvg(result));
     const svgLink = relative(dirname(resolve(o.out)), resolve(o.svg));
-    writeSection(o.out, markdownSection(result, svgLink));
+    writeSection(o.out, 'ccm', markdownSection(result, svgLink));
     log(`wrote ${o.out} and ${o.svg}`);
   }
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);

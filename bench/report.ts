@@ -1,7 +1,9 @@
 // The benchmark's outputs: per-policy summaries, the markdown section for BENCHMARKS.md (a table of
 // every 10th turn plus totals, the ratios) and a hand-written SVG of KV bytes per turn (log scale: the
 // full cache grows linearly while the compressed ones stay within a few groups of slots).
+
 import type { BenchPolicy, ChatShape, TurnRecord } from './chat-turns.js';
+import { table } from './markdown.js';
 
 export interface PolicyRun {
   policy: BenchPolicy;
@@ -75,13 +77,6 @@ export function summarize(run: PolicyRun): PolicySummary {
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
 const ms = (v: number) => v.toFixed(0);
 const isCcm = (p: BenchPolicy) => p.startsWith('ccm');
-
-/** A right-aligned markdown table, padded the way the repository's formatter (biome) writes tables. */
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, c) => Math.max(3, h.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, c) => cell.padStart(widths[c]!)).join(' | ')} |`;
-  return [line(header), line(widths.map((w) => `${'-'.repeat(w - 1)}:`)), ...rows.map(line)].join('\n');
-}
 
 /** Every 10th turn (and the last), then a totals row per column. */
 function turnTable(r: BenchResult, sums: PolicySummary[]): string {

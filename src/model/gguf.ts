@@ -56,19 +56,23 @@ class ByteWriter {
     this.length += n;
     return pos;
   }
+  // at() may replace buf and view when it grows them: call it before touching either
   scalar(kind: Scalar, v: number | string): void {
-    if (kind === 'u32') this.view.setUint32(this.at(4), v as number, true);
-    else if (kind === 'i32') this.view.setInt32(this.at(4), v as number, true);
-    else if (kind === 'f32') this.view.setFloat32(this.at(4), v as number, true);
-    else this.string(v as string);
+    if (kind === 'string') return this.string(v as string);
+    const pos = this.at(4);
+    if (kind === 'u32') this.view.setUint32(pos, v as number, true);
+    else if (kind === 'i32') this.view.setInt32(pos, v as number, true);
+    else this.view.setFloat32(pos, v as number, true);
   }
   u64(v: number): void {
-    this.view.setBigUint64(this.at(8), BigInt(v), true);
+    const pos = this.at(8);
+    this.view.setBigUint64(pos, BigInt(v), true);
   }
   string(s: string): void {
     const bytes = new TextEncoder().encode(s);
     this.u64(bytes.length);
-    this.buf.set(bytes, this.at(bytes.length));
+    const pos = this.at(bytes.length);
+    this.buf.set(bytes, pos);
   }
   bytes(): Uint8Array {
     return this.buf.subarray(0, this.length);

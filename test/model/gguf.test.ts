@@ -252,3 +252,12 @@ describe('writeGguf', () => {
     expect(code(() => writeGguf(m, { dtype: 'f32', tokens: ['a', 'b'] }))).toBe('INVALID_INPUT');
   });
 });
+
+describe('large headers', () => {
+  it('writes a vocabulary whose metadata outgrows the initial buffer (regression)', () => {
+    const model = randomModel({ hidden: 16, layers: 1, heads: 2, kvHeads: 1, intermediate: 16, vocab: 20000, seed: 3 });
+    const bytes = writeGguf(model, { dtype: 'f16' });
+    expect(new TextDecoder().decode(bytes.subarray(0, 4))).toBe('GGUF');
+    expect(bytes.length).toBeGreaterThan(20000 * 16 * 2);
+  });
+});
