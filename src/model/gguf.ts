@@ -58,7 +58,10 @@ class ByteWriter {
   }
   // at() may replace buf and view when it grows them: call it before touching either
   scalar(kind: Scalar, v: number | string): void {
-    if (kind === 'string') return this.string(v as string);
+    if (kind === 'string') {
+      this.string(v as string);
+      return;
+    }
     const pos = this.at(4);
     if (kind === 'u32') this.view.setUint32(pos, v as number, true);
     else if (kind === 'i32') this.view.setInt32(pos, v as number, true);
