@@ -23,6 +23,7 @@ import {
   runPolicy,
   userMessages,
 } from './chat-turns.js';
+import { log, runMain, UsageError } from './cli.js';
 import { writeSection } from './markdown.js';
 import { randomWeights } from './random-weights.js';
 import { type BenchResult, kvBytesSvg, markdownSection, type PolicyRun } from './report.js';
@@ -45,7 +46,6 @@ const USAGE = `usage: npm run bench:ccm -- [options]
   --render FILE      measure nothing: write the markdown and plot of a saved --json document`;
 
 /** A bad command line: reported as its message and the usage, without a stack. */
-class UsageError extends Error {}
 
 function options() {
   const { values } = parseArgs({
@@ -107,8 +107,6 @@ function commandLine(): string {
   const icd = process.env.VK_ICD_FILENAMES ? `VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES} ` : '';
   return `${icd}node ${relative(process.cwd(), process.argv[1] ?? '')}${args ? ` ${args}` : ''}`;
 }
-
-const log = (line: string) => process.stderr.write(`${line}\n`);
 
 type Options = ReturnType<typeof options>;
 
@@ -189,11 +187,4 @@ async function main(): Promise<void> {
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-try {
-  await main();
-} catch (e) {
-  log(e instanceof UsageError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e));
-  process.exitCode = 1;
-}
-// Dawn keeps the event loop alive: exit once stdout is flushed.
-process.stdout.write('', () => process.exit());
+await runMain(main);

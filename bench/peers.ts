@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { log, runMain, UsageError } from './cli.js';
 import { writeSection } from './markdown.js';
 import { ENGINES, type Engine, type EngineResult, measureEngine, type Plan } from './peers-engines.js';
 import { BENCH_MODELS, type BenchModel, ggufBytes, modelSource } from './peers-models.js';
@@ -27,8 +28,6 @@ const USAGE = `usage: npm run bench -- [options]
   --out FILE         markdown file whose bench:peers section is replaced (default BENCHMARKS.md)
   --dry-run          write no markdown
   --json             print one JSON document on stdout`;
-
-class UsageError extends Error {}
 
 function list<T extends string>(name: string, value: string, allowed: readonly T[]): T[] {
   return value.split(',').map((v) => {
@@ -85,8 +84,6 @@ function options() {
 }
 
 type Options = ReturnType<typeof options>;
-
-const log = (line: string) => process.stderr.write(`${line}\n`);
 
 function commandLine(): string {
   const args = process.argv.slice(2).join(' ');
@@ -201,11 +198,4 @@ async function main(): Promise<void> {
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-try {
-  await main();
-} catch (e) {
-  log(e instanceof UsageError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e));
-  process.exitCode = 1;
-}
-// Dawn keeps the event loop alive: exit once stdout is flushed.
-process.stdout.write('', () => process.exit());
+await runMain(main);
