@@ -2,9 +2,9 @@
 // cancellation and the errors a caller can trigger, with the ledger back to zero after dispose.
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/engine/session.js';
-import { isCcmemError } from '../../src/errors.js';
 import { loadModel } from '../../src/model/load.js';
 import { referenceGreedy } from '../../src/reference/llama.js';
+import { typedError } from '../helpers/checks.js';
 import { testGpu } from '../helpers/gpu.js';
 import { gpuModel } from '../helpers/gpuModel.js';
 import { randomModel } from '../helpers/randomModel.js';
@@ -22,14 +22,7 @@ async function collect(stream: ReturnType<Session['generate']>) {
   return { events, result: next.value };
 }
 
-async function expectCode(p: Promise<unknown>, code: string) {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(isCcmemError(e), String(e)).toBe(true);
-  expect((e as { code: string }).code).toBe(code);
-}
+const expectCode = async (p: Promise<unknown>, code: string) => expect((await typedError(p)).code).toBe(code);
 
 describe('Session.generate', () => {
   it('greedy decoding equals the CPU reference for 64 tokens', async () => {

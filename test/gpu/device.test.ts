@@ -2,26 +2,18 @@
 import { describe, expect, it } from 'vitest';
 import { isCcmemError } from '../../src/errors.js';
 import { acquireGpu } from '../../src/gpu/device.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    return isCcmemError(e) ? e.code : `not typed: ${String(e)}`;
-  }
-  return undefined;
-}
+import { typedError } from '../helpers/checks.js';
 
 describe('acquireGpu', () => {
   it('fails clearly without navigator.gpu', async () => {
     expect((globalThis.navigator as { gpu?: unknown } | undefined)?.gpu).toBeUndefined();
     await expect(acquireGpu()).rejects.toThrow(/WebGPU is not available/);
-    expect(await codeOf(acquireGpu())).toBe('WEBGPU_UNAVAILABLE');
+    expect((await typedError(acquireGpu())).code).toBe('WEBGPU_UNAVAILABLE');
   });
 
   it('fails clearly when no adapter is found', async () => {
     const gpu = { requestAdapter: async () => null } as unknown as GPU;
-    expect(await codeOf(acquireGpu({ gpu }))).toBe('WEBGPU_UNAVAILABLE');
+    expect((await typedError(acquireGpu({ gpu }))).code).toBe('WEBGPU_UNAVAILABLE');
   });
 
   it('fails clearly when the device cannot be created', async () => {

@@ -1,5 +1,6 @@
 // Small comparisons shared by the tests.
-import { isCcmemError } from '../../src/errors.js';
+import { expect } from 'vitest';
+import { type CcmemError, isCcmemError } from '../../src/errors.js';
 
 /** max |actual - expected| / max |expected| over a logits row (or any vector). */
 export function relDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
@@ -20,4 +21,16 @@ export function errorCode(f: () => unknown): string {
     return isCcmemError(e) ? e.code : String(e);
   }
   return 'no error';
+}
+
+/** The CcmemError that `p` rejects (or `p()` throws) with; the test fails on success or any other error. */
+export async function typedError(p: Promise<unknown> | (() => unknown)): Promise<CcmemError> {
+  let error: unknown;
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    error = e;
+  }
+  expect(isCcmemError(error), `expected a CcmemError, got ${String(error)}`).toBe(true);
+  return error as CcmemError;
 }

@@ -5,10 +5,10 @@
 // numerics against a CPU reference are in stream.gpu.test.ts).
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/engine/session.js';
-import { isCcmemError } from '../../src/errors.js';
 import type { MemoryOptions } from '../../src/memory/policy.js';
 import { randomAdapter as randomSentinel } from '../../src/model/adapter.js';
 import { uploadAdapter } from '../../src/model/adapter-gpu.js';
+import { typedError } from '../helpers/checks.js';
 import { rng, testGpu } from '../helpers/gpu.js';
 import { gpuAdapter, gpuModel } from '../helpers/gpuModel.js';
 import { randomAdapter } from '../helpers/randomAdapter.js';
@@ -31,12 +31,9 @@ const r = rng(92);
 const text = (n: number) => Array.from({ length: n }, () => 3 + Math.floor(r() * (V - 3)));
 
 async function refused(p: Promise<unknown>, position: number) {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(isCcmemError(e, 'INVALID_INPUT'), String(e)).toBe(true);
-  expect((e as Error).message).toMatch(new RegExp(`position ${position} would exceed max_position_embeddings ${MAX}`));
+  const e = await typedError(p);
+  expect(e.code).toBe('INVALID_INPUT');
+  expect(e.message).toMatch(new RegExp(`position ${position} would exceed max_position_embeddings ${MAX}`));
 }
 
 async function ccmSession(memory: MemoryOptions) {

@@ -35,8 +35,8 @@ async function ccmSession(options: Omit<SessionOptions, 'adapter'>, maxPositions
   return { session, done };
 }
 
-async function generate(session: Session, ids: number[], maxNewTokens: number) {
-  const stream = session.generate(ids, { maxNewTokens, temperature: 0 });
+async function generate(session: Session, ids: number[], maxNewTokens: number, stop?: string[]) {
+  const stream = session.generate(ids, { maxNewTokens, temperature: 0, stop });
   let next = await stream.next();
   while (!next.done) next = await stream.next();
   return next.value;
@@ -93,7 +93,7 @@ describe('stop strings', () => {
     const golden = storiesGolden();
     const model = await loadModel(gpu, storiesModelDir(), { format: 'f32' });
     const session = new Session(model, { capacity: 128 });
-    const r = await generate2(session, golden.prompt_ids, 'Lily.');
+    const r = await generate(session, golden.prompt_ids, 60, ['Lily.']);
     expect(r.finishReason).toBe('stop');
     expect(session.pendingId).toBeUndefined();
     const cachedText = model.tokenizer!.decode(session.cachedIds.slice(golden.prompt_ids.length), {
@@ -105,10 +105,3 @@ describe('stop strings', () => {
     gpu.releaseOwner(model.owner);
   });
 });
-
-async function generate2(session: Session, ids: number[], stop: string) {
-  const stream = session.generate(ids, { maxNewTokens: 60, temperature: 0, stop: [stop] });
-  let next = await stream.next();
-  while (!next.done) next = await stream.next();
-  return next.value;
-}

@@ -9,6 +9,7 @@ import { type CacheOptions, cachedSource, type FileProgress } from '../../src/mo
 import { type ChunkStore, memoryStore } from '../../src/model/cache-stores.js';
 import { openSource } from '../../src/model/source.js';
 import { mulberry32 } from '../../src/util/random.js';
+import { typedError } from '../helpers/checks.js';
 
 const CHUNK = 64 * 1024;
 const random = mulberry32(7);
@@ -100,15 +101,6 @@ const modelGets = () => log.filter((r) => r.method === 'GET' && r.path === '/m/m
 const chunkStarts = (from: number) =>
   Array.from({ length: Math.ceil(MODEL.length / CHUNK) - from }, (_, i) => (from + i) * CHUNK);
 
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(isCcmemError(e), `expected a CcmemError, got ${String(e)}`).toBe(true);
-  return e as { code: string; message: string };
-}
-
 /** Byte equality without toEqual's per-element cost on large typed arrays. */
 function expectBytes(got: Uint8Array, want: Uint8Array, label?: string) {
   expect(got.byteLength, label).toBe(want.byteLength);
@@ -155,16 +147,16 @@ describe('cachedSource', () => {
 
   it('fails reads past the end and of missing files with MODEL_FORMAT, without retrying', async () => {
     const { src } = open();
-    const past = await failure(src.read('model.bin', MODEL.length - 4, 5));
+    const past = await typedError(src.read('model.bin', MODEL.length - 4, 5));
     expect(past.code).toBe('MODEL_FORMAT');
     expect(past.message).toMatch(/truncated/);
     log = [];
-    const missing = await failure(src.read('nope.bin', 0, 1));
+    const missing = await typedError(src.read('nope.bin', 0, 1));
     expect(missing.code).toBe('MODEL_FORMAT');
     expect(missing.message).toContain('nope.bin');
     expect(log).toHaveLength(1);
-    expect((await failure(src.read('../x', 0, 1))).code).toBe('MODEL_FORMAT');
-    expect((await failure(src.read('model.bin', -1, 1))).code).toBe('INVALID_INPUT');
+    expect((await typedError(src.read('../x', 0, 1))).code).toBe('MODEL_FORMAT');
+    expect((await typedError(src.read('model.bin', -1, 1))).code).toBe('INVALID_INPUT');
   });
 
   it('resumes a download cut midway with a Range request from the bytes already stored', async () => {
@@ -181,7 +173,7 @@ describe('cachedSource', () => {
     const store = memoryStore();
     faults.set(2 * CHUNK, ['cut']);
     const first = open({ cache: store, retries: 0 });
-    const e = await failure(first.src.read('model.bin', 0, 10));
+    const e = await typedError(first.src.read('model.bin', 0, 10));
     expect(e.code).toBe('FETCH');
     expect(e.message).toContain('model.bin');
     expect(await store.meta('model.bin')).toEqual({ size: MODEL.length, chunkBytes: CHUNK, stored: 2 });
@@ -199,7 +191,7 @@ describe('cachedSource', () => {
     expect(modelGets().slice(0, 3)).toEqual([0, 0, 0]);
 
     faults.set(0, [503, 503]);
-    const e = await failure(open({ retries: 1 }).src.read('model.bin', 0, 8));
+    const e = await typedError(open({ retries: 1 }).src.read('model.bin', 0, 8));
     expect(e.code).toBe('FETCH');
     expect(e.message).toMatch(/503.*gave up after 2 attempts/);
   });
@@ -213,13 +205,13 @@ describe('cachedSource', () => {
     const wrong = 'ab'.repeat(32);
     log = [];
     const bad = open({ cache: 'memory', sha256: { 'model.bin': wrong } });
-    const e = await failure(bad.src.read('model.bin', 0, 1));
+    const e = await typedError(bad.src.read('model.bin', 0, 1));
     expect(e.code).toBe('MODEL_FORMAT');
     expect(e.message).toContain(`sha256 mismatch: expected ${wrong}, the downloaded file has ${MODEL_SHA}`);
     expect(modelGets()).toEqual(chunkStarts(0));
     // The next read downloads it again rather than trusting anything that was kept.
     log = [];
-    await failure(bad.src.read('model.bin', 0, 1));
+    await typedError(bad.src.read('model.bin', 0, 1));
     expect(modelGets()).toEqual(chunkStarts(0));
   });
 
@@ -233,7 +225,7 @@ describe('cachedSource', () => {
     expect((await store.meta('model.bin'))?.sha256).toBe(MODEL_SHA);
 
     // A copy checked against another hash is another version: fetched anew (and here it mismatches).
-    const e = await failure(
+    const e = await typedError(
       open({ cache: store, sha256: { 'model.bin': 'cd'.repeat(32) } }).src.read('model.bin', 0, 1),
     );
     expect(e.message).toMatch(/sha256 mismatch/);
@@ -250,8 +242,8 @@ describe('cachedSource', () => {
       signal: controller.signal,
       onProgress: (p) => p.loaded >= CHUNK && controller.abort(),
     });
-    expect((await failure(first.read('model.bin', 0, 1))).code).toBe('ABORTED');
-    expect((await failure(first.read('config.json', 0, 1))).code).toBe('ABORTED');
+    expect((await typedError(first.read('model.bin', 0, 1))).code).toBe('ABORTED');
+    expect((await typedError(first.read('config.json', 0, 1))).code).toBe('ABORTED');
     expect((await store.meta('model.bin'))?.stored).toBe(1);
     log = [];
     expectBytes(await open({ cache: store }).src.read('model.bin', 0, MODEL.length), MODEL);
@@ -268,7 +260,7 @@ describe('cachedSource', () => {
     const { src } = open({ cache: store });
     await src.read('model.bin', 0, 1);
     evict = true;
-    const e = await failure(src.read('model.bin', 2 * CHUNK, 10));
+    const e = await typedError(src.read('model.bin', 2 * CHUNK, 10));
     expect(e.code).toBe('FETCH');
     expect(e.message).toMatch(/lost chunk 2/);
     evict = false;
@@ -287,7 +279,7 @@ describe('cachedSource', () => {
         return inner.putChunk(file, index, bytes);
       },
     };
-    const e = await failure(open({ cache: store }).src.read('model.bin', 0, 1));
+    const e = await typedError(open({ cache: store }).src.read('model.bin', 0, 1));
     expect(e.code).toBe('STORAGE_QUOTA');
     expect(e.message).toContain('model.bin');
     expect(e.message).toContain('1234567 bytes (1.2 MiB) used of a 2345678 bytes (2.2 MiB) quota');

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isCcmemError } from '../../src/errors.js';
 import { readTensorBytes, readWeightIndex, toF32, writeSafetensors } from '../../src/model/safetensors.js';
 import { type FileSource, isUrlOrHubId, memorySource, openSource, type SourceOptions } from '../../src/model/source.js';
+import { typedError } from '../helpers/checks.js';
 
 const weights = writeSafetensors([
   { name: 'a', dtype: 'F32', shape: [3, 5], data: Float32Array.from({ length: 15 }, (_, i) => i) },
@@ -71,15 +71,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(isCcmemError(e), `expected a CcmemError, got ${String(e)}`).toBe(true);
-  return e as { code: string; message: string };
-}
-
 const kinds: [string, (o?: SourceOptions) => FileSource][] = [
   ['local folder', (o) => openSource(dir, o)],
   ['http folder', (o) => openSource(`${baseUrl}/model/`, o)],
@@ -116,24 +107,24 @@ describe.each(kinds)('%s source', (_, open) => {
   it('names the file when it is missing, truncated or not JSON', async () => {
     const src = open();
     for (const call of [() => src.size('nope.bin'), () => src.read('nope.bin', 0, 4), () => src.text('nope.bin')]) {
-      const e = await failure(call());
+      const e = await typedError(call());
       expect(e.code).toBe('MODEL_FORMAT');
       expect(e.message).toMatch(/missing file nope.bin/);
     }
-    const e = await failure(src.read('model.safetensors', weights.length - 2, 4));
+    const e = await typedError(src.read('model.safetensors', weights.length - 2, 4));
     expect(e.code).toBe('MODEL_FORMAT');
     expect(e.message).toMatch(/model.safetensors: truncated/);
-    const past = await failure(src.read('config.json', 1000, 4));
+    const past = await typedError(src.read('config.json', 1000, 4));
     expect(past.message).toMatch(/config.json: truncated/);
-    const bad = await failure(src.json('bad.json'));
+    const bad = await typedError(src.json('bad.json'));
     expect(bad.code).toBe('MODEL_FORMAT');
     expect(bad.message).toMatch(/bad.json: invalid JSON/);
   });
 
   it('rejects file names that escape the folder and invalid ranges', async () => {
     const src = open();
-    expect((await failure(src.read('../secret', 0, 1))).message).toMatch(/invalid file name "..\/secret"/);
-    expect((await failure(src.read('config.json', -1, 1))).code).toBe('INVALID_INPUT');
+    expect((await typedError(src.read('../secret', 0, 1))).message).toMatch(/invalid file name "..\/secret"/);
+    expect((await typedError(src.read('config.json', -1, 1))).code).toBe('INVALID_INPUT');
   });
 });
 
@@ -165,7 +156,7 @@ describe('http source', () => {
     try {
       const src = openSource(`${baseUrl}/model`);
       expect(await src.read('model.safetensors', 33, 17)).toEqual(weights.subarray(33, 50));
-      const e = await failure(src.read('model.safetensors', weights.length - 1, 2));
+      const e = await typedError(src.read('model.safetensors', weights.length - 1, 2));
       expect(e.message).toMatch(/truncated/);
     } finally {
       honourRanges = true;
@@ -195,14 +186,14 @@ describe('http source', () => {
   });
 
   it('turns server and network failures into FETCH errors', async () => {
-    const e = await failure(openSource(`${baseUrl}/error`).text('config.json'));
+    const e = await typedError(openSource(`${baseUrl}/error`).text('config.json'));
     expect(e.code).toBe('FETCH');
     expect(e.message).toMatch(/HTTP 500/);
     const closed = createServer();
     await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', ok));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((ok) => closed.close(ok));
-    const refused = await failure(openSource(`http://127.0.0.1:${port}/m`).exists('config.json'));
+    const refused = await typedError(openSource(`http://127.0.0.1:${port}/m`).exists('config.json'));
     expect(refused.code).toBe('FETCH');
     expect(refused.message).toContain(`http://127.0.0.1:${port}/m/config.json`);
   });

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isCcmemError } from '../../src/errors.js';
 import { convertLlama2c } from '../../src/model/llama2c.js';
 import { memorySource, openSource } from '../../src/model/source.js';
 import { type ChatMessage, TextTokenizer } from '../../src/model/tokenizer.js';
+import { typedError } from '../helpers/checks.js';
 
 const FIXTURES = resolve('../shared/fixtures');
 const smolJson = readFileSync(`${FIXTURES}/smollm2-135m/tokenizer.json`, 'utf8');
@@ -36,17 +36,6 @@ const TEXTS = [
   'def f(x):\n\treturn x ** 2  # comment\n',
   '',
 ];
-
-async function failure(p: () => unknown): Promise<{ code: string; message: string }> {
-  let err: unknown;
-  try {
-    await p();
-  } catch (e) {
-    err = e;
-  }
-  expect(isCcmemError(err), `expected a CcmemError, got ${String(err)}`).toBe(true);
-  return err as { code: string; message: string };
-}
 
 /** Everything a stream decoder emits for `ids`, push by push, then the flush. */
 function streamed(tok: TextTokenizer, ids: number[], skipSpecialTokens = false): string[] {
@@ -111,7 +100,9 @@ describe('TextTokenizer on the real SmolLM2 tokenizer', () => {
     expect(bare.hasChatTemplate()).toBe(false);
     expect(bare.bosTokenId).toBeUndefined();
     expect(bare.eosTokenIds).toEqual([]);
-    expect((await failure(() => bare.applyChatTemplate([{ role: 'user', content: 'x' }]))).code).toBe('INVALID_INPUT');
+    expect((await typedError(() => bare.applyChatTemplate([{ role: 'user', content: 'x' }]))).code).toBe(
+      'INVALID_INPUT',
+    );
   });
 
   it('reads chat_template.jinja and reports template errors', async () => {
@@ -123,24 +114,28 @@ describe('TextTokenizer on the real SmolLM2 tokenizer', () => {
       chat_template:
         "{% if messages[0].role != 'user' %}{{ raise_exception('first message must be from the user') }}{% endif %}ok",
     });
-    const e = await failure(() => strict.applyChatTemplate([{ role: 'assistant', content: 'x' }]));
+    const e = await typedError(() => strict.applyChatTemplate([{ role: 'assistant', content: 'x' }]));
     expect(e.code).toBe('INVALID_INPUT');
     expect(e.message).toMatch(/first message must be from the user/);
-    const broken = await failure(() => TextTokenizer.create(JSON.parse(smolJson), { chat_template: '{% for x in %}' }));
+    const broken = await typedError(() =>
+      TextTokenizer.create(JSON.parse(smolJson), { chat_template: '{% for x in %}' }),
+    );
     expect(broken.code).toBe('MODEL_FORMAT');
-    const badRole = await failure(() =>
+    const badRole = await typedError(() =>
       smol.applyChatTemplate([{ role: 'tool', content: 'x' } as unknown as ChatMessage]),
     );
     expect(badRole.code).toBe('INVALID_INPUT');
   });
 
   it('rejects ids outside the vocabulary and unusable files', async () => {
-    expect((await failure(() => smol.decode([5, 49152]))).message).toMatch(/token id 49152 is outside the vocabulary/);
-    expect((await failure(() => smol.streamDecoder().push(-1))).code).toBe('INVALID_INPUT');
+    expect((await typedError(() => smol.decode([5, 49152]))).message).toMatch(
+      /token id 49152 is outside the vocabulary/,
+    );
+    expect((await typedError(() => smol.streamDecoder().push(-1))).code).toBe('INVALID_INPUT');
     expect(smol.decode([])).toBe('');
-    const missing = await failure(() => TextTokenizer.load(memorySource({}, 'nothing')));
+    const missing = await typedError(() => TextTokenizer.load(memorySource({}, 'nothing')));
     expect(missing.message).toMatch(/nothing: missing file tokenizer.json/);
-    const unusable = await failure(() =>
+    const unusable = await typedError(() =>
       TextTokenizer.load(memorySource({ 'tokenizer.json': '{"model": {}}' }, 'odd')),
     );
     expect(unusable.code).toBe('MODEL_FORMAT');
