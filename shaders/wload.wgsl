@@ -1,6 +1,24 @@
-// Weight storage in one of three formats, read as f32 through w_at(i). Include after declaring
-// W_BINDING. F16: native array<f16> (shader-f16). F16P: two halves packed per u32 (no shader-f16
-// needed). Otherwise f32. Rows of the f16 formats have an even stride, so pairs never straddle rows.
+// Weight storage in one of three formats, read as f32. Include after declaring W_BINDING. F16: native
+// array<f16> (shader-f16). F16P: two halves packed per u32 (no shader-f16 needed). Otherwise f32. Rows of
+// the f16 formats have an even stride, so pairs never straddle rows.
+// With VEC8 the weights are read eight at a time, w8(c) = W[8c .. 8c + 8), as one 16-byte load for both
+// f16 formats (the bytes are the same) or two for f32; the caller guarantees 8-aligned rows and lengths.
+#if VEC8
+struct W8 { lo: vec4<f32>, hi: vec4<f32> }
+#if HALF
+@group(0) @binding({{W_BINDING}}) var<storage, read> w: array<vec4<u32>>;
+fn w8(c: u32) -> W8 {
+  let v = w[c];
+  return W8(
+    vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)),
+    vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w)),
+  );
+}
+#else
+@group(0) @binding({{W_BINDING}}) var<storage, read> w: array<vec4<f32>>;
+fn w8(c: u32) -> W8 { return W8(w[2u * c], w[2u * c + 1u]); }
+#endif
+#else
 #if F16
 @group(0) @binding({{W_BINDING}}) var<storage, read> w: array<f16>;
 fn w_at(i: u32) -> f32 { return f32(w[i]); }
@@ -22,3 +40,4 @@ fn w_pair(i: u32) -> vec2<f32> {
   return vec2<f32>(w_at(i), w_at(i + 1u));
 #endif
 }
+#endif

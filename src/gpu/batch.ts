@@ -1,9 +1,12 @@
 // A Batch records the dispatches and copies of one command buffer. Kernel parameters go into one
 // shared uniform arena (256-byte slots) written once at submit, so a decode step is a single
-// writeBuffer plus a single submit, and no buffer is created per dispatch.
+// writeBuffer plus a single submit, and no buffer is created per dispatch. Bind groups come from the
+// Gpu's cache: a decode step binds the same buffers at the same arena slots every time, so after the
+// first step it creates no WebGPU objects at all.
+import type { Binding } from './bind-groups.js';
 import type { Gpu } from './device.js';
 
-export type Binding = GPUBuffer | GPUBufferBinding;
+export type { Binding } from './bind-groups.js';
 
 const SLOT = 256; // minUniformBufferOffsetAlignment upper bound on every adapter
 
@@ -80,16 +83,13 @@ export class Batch {
         encoder.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
         continue;
       }
-      const entries: GPUBindGroupEntry[] = [];
+      let params: GPUBufferBinding | undefined;
       if (op.params) {
         staging.set(op.params, slot * SLOT);
-        entries.push({ binding: 0, resource: { buffer: arena, offset: slot * SLOT, size: op.params.byteLength } });
+        params = { buffer: arena, offset: slot * SLOT, size: op.params.byteLength };
         slot++;
       }
-      op.buffers.forEach((b, i) => {
-        entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } });
-      });
-      const bindGroup = device.createBindGroup({ layout: op.pipeline.getBindGroupLayout(0), entries });
+      const bindGroup = this.gpu.bindGroup(op.pipeline, params, op.buffers);
       pass ??= encoder.beginComputePass();
       pass.setPipeline(op.pipeline);
       pass.setBindGroup(0, bindGroup);

@@ -2,6 +2,7 @@
 // the ledger. One `Gpu` per engine; kernels receive it and never touch navigator.gpu themselves.
 import { CcmemError, deviceLimit, webgpuUnavailable } from '../errors.js';
 import { WGSL } from '../kernels/wgsl.gen.js';
+import { BindGroupCache, type Binding } from './bind-groups.js';
 import { Ledger, type LedgerEntry, type MemoryTag } from './ledger.js';
 import { type Defines, preprocess } from './preprocess.js';
 
@@ -9,6 +10,12 @@ export interface GpuFeatures {
   /** `shader-f16` is enabled: f16 weights are stored as array<f16>; otherwise packed two per u32. */
   readonly f16: boolean;
   readonly subgroups: boolean;
+  /**
+   * The adapter runs shaders on the CPU (SwiftShader, Mesa llvmpipe/lavapipe, a fallback adapter): there
+   * barriers and workgroup memory are expensive and every per-invocation load is a gather, so kernels
+   * pick designs without them.
+   */
+  readonly cpuEmulated: boolean;
 }
 
 export interface AcquireOptions {
@@ -59,13 +66,21 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   } catch (cause) {
     throw webgpuUnavailable(`The WebGPU device could not be created: ${String(cause)}`);
   }
-  return new Gpu(device, adapter.info, { f16, subgroups }, entry);
+  return new Gpu(device, adapter.info, { f16, subgroups, cpuEmulated: isCpuEmulated(adapter.info) }, entry);
+}
+
+const CPU_ADAPTERS = /swiftshader|llvmpipe|lavapipe|software|cpu/i;
+
+function isCpuEmulated(info: GPUAdapterInfo): boolean {
+  const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  return fallback || [info.vendor, info.architecture, info.device, info.description].some((s) => CPU_ADAPTERS.test(s));
 }
 
 export class Gpu {
   readonly ledger = new Ledger();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private arena: GPUBuffer | undefined;
+  private readonly bindGroups = new BindGroupCache();
   /** Set once the device is lost; every later submit is refused with this reason. */
   lostReason: string | undefined;
   /** The first uncaptured WebGPU error (a shader or validation bug): later submits and reads throw it. */
@@ -127,6 +142,7 @@ export class Gpu {
   }
 
   destroyBuffer(buffer: GPUBuffer): void {
+    this.bindGroups.forget(buffer);
     this.ledger.forget(buffer);
     buffer.destroy();
   }
@@ -151,6 +167,15 @@ export class Gpu {
       this.pipelines.set(key, p);
     }
     return p;
+  }
+
+  /** A bind group of `pipeline`: binding 0 = `params` (when given), then `buffers` from binding 1. */
+  bindGroup(
+    pipeline: GPUComputePipeline,
+    params: GPUBufferBinding | undefined,
+    buffers: readonly Binding[],
+  ): GPUBindGroup {
+    return this.bindGroups.get(this.device, pipeline, params, buffers);
   }
 
   /** The shared uniform buffer that batches write kernel parameters into; grows, never shrinks. */

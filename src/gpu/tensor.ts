@@ -108,7 +108,7 @@ export function expectAtLeast(name: string, t: Tensor, elements: number, formats
 }
 
 /** The preprocessor defines that select the weight storage format in shaders/wload.wgsl. */
-export function weightDefines(format: Format): { F16: boolean; F16P: boolean } {
+export function weightDefines(format: Format): { F16: boolean; F16P: boolean; HALF: boolean } {
   if (format === 'u32') throw shapeError('weights cannot be u32');
-  return { F16: format === 'f16', F16P: format === 'f16p' };
+  return { F16: format === 'f16', F16P: format === 'f16p', HALF: isHalf(format) };
 }

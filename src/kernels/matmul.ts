@@ -1,10 +1,15 @@
 // Y = X W^T (+ bias) (+ row-gated LoRA), optionally accumulated into Y (fusing the residual add).
+// Three designs compute it (MATMUL_VARIANTS): `tiled` (shaders/matmul.wgsl: a tile of rows x outputs per
+// invocation, no barriers, W read in pairs, any k), `tiled8` (the same with W read eight at a time) and
+// `coop` (shaders/gemv_coop.wgsl: 64 invocations per output with coalesced reads and a reduction, for
+// real GPUs at a few rows). chooseMatmulVariant picks one per adapter and shape.
 // `outRowOffset` lets the K/V projections write straight into a KV cache. The LoRA runs as two
 // dispatches of the same shader: u = X A^T (A as an f32 weight; tiles whose rows all have gate 0 are
 // skipped), then the main product adds gate[r] * scale * u[r, :] . B[n, :] for rows with gate != 0.
 
 import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
+import type { Gpu } from '../gpu/device.js';
 import { expectAtLeast, type Format, type Tensor, weightDefines } from '../gpu/tensor.js';
 
 export interface LoraArgs {
@@ -13,6 +18,31 @@ export interface LoraArgs {
   scale: number;
   gate: Tensor;
   u: Tensor;
+}
+
+/**
+ * Kernel designs for the same product; `chooseMatmulVariant` picks one per adapter and shape, and the
+ * kernel benchmark (bench/kernels.ts) validates and times every one.
+ */
+export const MATMUL_VARIANTS = ['tiled', 'tiled8', 'coop'] as const;
+export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
+
+/** Rows up to which `coop` (one workgroup per few outputs, all rows at once) beats tiling on a GPU. */
+const COOP_MAX_ROWS = 4;
+
+/** Whether `variant` can compute this product: the 8-wide designs need rows (and k) in whole 8s. */
+export function matmulVariantFits(variant: MatmulVariant, w: Tensor, k: number): boolean {
+  return variant === 'tiled' || (k % 8 === 0 && w.rowStride % 8 === 0);
+}
+
+/**
+ * The design for this adapter and shape: on CPU-emulated adapters the barrier-free tiles with the
+ * widest loads (measured: 3-4x the pair loads on lavapipe); on GPUs the cooperative GEMV for decode-
+ * sized products and tiles for prefill.
+ */
+export function chooseMatmulVariant(gpu: Gpu, rows: number, w: Tensor, k: number): MatmulVariant {
+  const wide: MatmulVariant = !gpu.features.cpuEmulated && rows <= COOP_MAX_ROWS ? 'coop' : 'tiled8';
+  return matmulVariantFits(wide, w, k) ? wide : 'tiled';
 }
 
 export interface MatmulArgs {
@@ -27,11 +57,14 @@ export interface MatmulArgs {
   xRowOffset?: number;
   outRowOffset?: number;
   lora?: LoraArgs;
+  /** Forces one design (benchmarks, tests); by default chosen per adapter and shape. */
+  variant?: MatmulVariant;
 }
 
 const WG = 64;
 const NT = 4; // outputs per invocation: one x read feeds four W rows
 const MAX_RT = 4; // rows per invocation: one W read feeds up to four rows
+const COOP_OUTS = 4; // outputs per workgroup of the coop design (64 invocations each)
 const ACCUMULATE = 1;
 const BIAS = 2;
 const LORA = 4;
@@ -54,6 +87,7 @@ interface Launch {
   loraB?: Tensor | undefined;
   rank?: number;
   scale?: number;
+  variant: MatmulVariant;
 }
 
 export function matmul(b: Batch, a: MatmulArgs): void {
@@ -65,6 +99,10 @@ export function matmul(b: Batch, a: MatmulArgs): void {
   if (a.bias) expectAtLeast('matmul.bias', a.bias, a.n, ['f32']);
   expectAtLeast('matmul.out', a.out, (outRowOffset + a.rows) * a.n, ['f32']);
   if (a.out.buffer === a.x.buffer) throw shapeError('matmul: out must not be the x buffer');
+  const variant = a.variant ?? chooseMatmulVariant(b.gpu, a.rows, a.w, a.k);
+  if (!matmulVariantFits(variant, a.w, a.k)) {
+    throw shapeError(`matmul: variant ${variant} needs k and the weight row stride in multiples of 8`);
+  }
   let flags = (a.accumulate ? ACCUMULATE : 0) | (a.bias ? BIAS : 0);
   const l = a.lora;
   let rank = 0;
@@ -88,6 +126,7 @@ export function matmul(b: Batch, a: MatmulArgs): void {
       k: a.k,
       flags: GATED,
       gate: l.gate,
+      variant: chooseMatmulVariant(b.gpu, a.rows, l.a, a.k),
     });
     flags |= LORA;
   }
@@ -107,6 +146,7 @@ export function matmul(b: Batch, a: MatmulArgs): void {
     loraB: l?.b,
     rank,
     scale: l?.scale ?? 0,
+    variant,
   });
 }
 
@@ -119,9 +159,11 @@ function expectMatrix(name: string, t: Tensor, n: number, k: number, formats: re
 }
 
 function launch(b: Batch, s: Launch): void {
-  const rt = Math.min(Math.max(s.rows, 1), MAX_RT);
-  const nTiles = Math.ceil(s.n / NT);
-  const count = nTiles * Math.ceil(s.rows / rt);
+  const coop = s.variant === 'coop';
+  const rt = Math.min(Math.max(s.rows, 1), coop ? COOP_MAX_ROWS : MAX_RT);
+  const nt = coop ? COOP_OUTS : NT;
+  const nTiles = Math.ceil(s.n / nt);
+  const rowTiles = Math.ceil(s.rows / rt);
   const params = packParams([
     ['u32', s.rows],
     ['u32', s.n],
@@ -133,7 +175,6 @@ function launch(b: Batch, s: Launch): void {
     ['u32', s.rank ?? 0],
     ['f32', s.scale ?? 0],
     ['u32', nTiles],
-    ['u32', count],
   ]);
   const unused = s.x.buffer;
   const buffers = [
@@ -145,6 +186,11 @@ function launch(b: Batch, s: Launch): void {
     s.loraB?.buffer ?? unused,
     s.out.buffer,
   ];
-  const pipeline = b.gpu.pipeline('matmul', { WG, RT: rt, NT, W_BINDING: 2, ...weightDefines(s.w.format) });
-  b.dispatch(pipeline, params, buffers, flatGrid(b, count, WG));
+  const defines = { RT: rt, W_BINDING: 2, VEC8: s.variant !== 'tiled', ...weightDefines(s.w.format) };
+  // output tiles along x (folded into z past the per-dimension limit), row tiles along y
+  const [x, z] = flatGrid(b, nTiles, coop ? 1 : WG);
+  const pipeline = coop
+    ? b.gpu.pipeline('gemv_coop', { ...defines, OUTS: COOP_OUTS })
+    : b.gpu.pipeline('matmul', { ...defines, WG, NT, K: s.k });
+  b.dispatch(pipeline, params, buffers, [x, rowTiles, z]);
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Batch } from '../../src/gpu/batch.js';
 import { roundToF16 } from '../../src/gpu/half.js';
 import { readF32, type Tensor, uploadTensor, type WeightFormat } from '../../src/gpu/tensor.js';
-import { type LoraArgs, matmul } from '../../src/kernels/matmul.js';
+import { type LoraArgs, MATMUL_VARIANTS, type MatmulVariant, matmul } from '../../src/kernels/matmul.js';
 import { type LoraRef, matmulRef } from '../../src/kernels/matmul.ref.js';
 import { expectClose, randomArray, rng, testGpu, weightFormats } from '../helpers/gpu.js';
 
@@ -21,6 +21,8 @@ interface Case {
   /** Fills lora.u with NaN first: rows whose gate is 0 must not read it. */
   poisonU?: boolean;
   gates?: number[];
+  /** Forced design; the chooser's pick when absent. */
+  variant?: MatmulVariant;
 }
 
 async function check(c: Case) {
@@ -67,6 +69,7 @@ async function check(c: Case) {
     xRowOffset: c.xRowOffset,
     outRowOffset: c.outRowOffset,
     lora,
+    variant: c.variant,
   });
   batch.submit();
   const got = await readF32(gpu, tOut);
@@ -99,8 +102,49 @@ describe('matmul', async () => {
       xRowOffset: fc.integer({ min: 0, max: 3 }),
       outRowOffset: fc.integer({ min: 0, max: 3 }),
       seed: fc.nat(),
+      variant: fc.constantFrom(...MATMUL_VARIANTS),
     });
-    await fc.assert(fc.asyncProperty(arb, check), { numRuns: 24 });
+    // the 8-wide designs need k in whole 8s
+    const fitting = arb.map((c) => (c.variant === 'tiled' ? c : { ...c, k: Math.ceil(c.k / 8) * 8 }));
+    await fc.assert(fc.asyncProperty(fitting, check), { numRuns: 36 });
+  });
+
+  it.each(MATMUL_VARIANTS)(
+    '%s: LoRA on some rows, bias, accumulate and offsets, u poisoned on gate-0 rows',
+    (variant) =>
+      check({
+        rows: 7,
+        n: 45,
+        k: 96,
+        format: formats.at(-1)!,
+        bias: true,
+        accumulate: true,
+        rank: 5,
+        xRowOffset: 3,
+        outRowOffset: 1,
+        seed: 17,
+        poisonU: true,
+        gates: [0, 1, 0, 0, 0, 1, 1],
+        variant,
+      }),
+  );
+
+  it.each(formats)('decode shape of the 8-wide designs (k = 576, n = 1027) in %s', async (format) => {
+    for (const variant of ['tiled8', 'coop'] as const) {
+      await check({
+        rows: 1,
+        n: 1027,
+        k: 576,
+        format,
+        bias: false,
+        accumulate: true,
+        rank: 0,
+        xRowOffset: 0,
+        outRowOffset: 5,
+        seed: 8,
+        variant,
+      });
+    }
   });
 
   it.each(formats)('decode shape (rows 1, n and k not multiples of 4) in %s', (format) =>
@@ -159,6 +203,11 @@ describe('matmul', async () => {
     expect(() => matmul(new Batch(gpu), { x, w: t('w2', [4, 8]), out: t('o2', [1, 4]), rows: 2, n: 4, k: 8 })).toThrow(
       /matmul.out/,
     );
+    const w = t('w3', [4, 12]);
+    const out = t('o3', [2, 4]);
+    expect(() =>
+      matmul(new Batch(gpu), { x: t('x3', [2, 12]), w, out, rows: 2, n: 4, k: 12, variant: 'coop' }),
+    ).toThrow(/multiples of 8/);
     gpu.releaseOwner('neg');
   });
 });
