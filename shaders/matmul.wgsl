@@ -5,6 +5,8 @@
 // CPU-emulated adapters every per-invocation load is a gather, so wider loads mean fewer of them). Tile rows/columns past the edge read clamped (valid) addresses and
 // skip the write. No barriers or workgroup memory: CPU-emulated adapters run plain loops fastest.
 // With GATED (the LoRA-down pass u = X A^T), tiles whose rows all have gate 0 write nothing.
+// With SWIGLU, W is [2N, K] (gate rows, then up rows) and out = silu(x . gate) * (x . up): the MLP's
+// gate/up projections and SwiGLU in one pass.
 #include "matmul_out"
 #if VEC8
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -14,6 +16,8 @@
 #include "wload"
 const RT = {{RT}}u;
 const NT = {{NT}}u;
+// W rows read per tile: NT, or with SWIGLU the NT gate rows and the NT up rows p.n rows further down
+const NW = NT * {{W_ROWS}}u;
 
 @compute @workgroup_size({{WG}})
 fn main(
@@ -31,39 +35,50 @@ fn main(
 
   var xb: array<u32, RT>;
   for (var j = 0u; j < RT; j++) { xb[j] = (p.x_row_offset + min(r0 + j, p.rows - 1u)) * p.k; }
-  var acc: array<f32, RT * NT>;
+  var acc: array<f32, RT * NW>;
+  var wrow: array<u32, NW>;
+  for (var i = 0u; i < NW; i++) { wrow[i] = min(n0 + i % NT, p.n - 1u) + (i / NT) * p.n; }
 #if VEC8
-  var wb: array<u32, NT>;
-  for (var i = 0u; i < NT; i++) { wb[i] = min(n0 + i, p.n - 1u) * (p.w_stride / 8u); }
-  for (var c = 0u; c < {{K}}u / 8u; c++) {
-    var xlo: array<vec4<f32>, RT>;
-    var xhi: array<vec4<f32>, RT>;
-    for (var j = 0u; j < RT; j++) {
-      let b = xb[j] / 4u + 2u * c;
-      xlo[j] = x[b];
-      xhi[j] = x[b + 1u];
+  var wb: array<u32, NW>;
+  for (var i = 0u; i < NW; i++) { wb[i] = wrow[i] * (p.w_stride / 8u); }
+  // unrolled by four by hand: a runtime trip count keeps one pipeline per shape family (a constant k
+  // gets the loop fully unrolled, which costs seconds of shader compilation on CPU adapters)
+  let k8 = p.k / 8u;
+  var c = 0u;
+  for (; c + 4u <= k8; c += 4u) {
+    { let cu = c;
+#include "matmul_dot8"
     }
-    for (var i = 0u; i < NT; i++) {
-      let wv = w8(wb[i] + c);
-      for (var j = 0u; j < RT; j++) { acc[j * NT + i] += dot(xlo[j], wv.lo) + dot(xhi[j], wv.hi); }
+    { let cu = c + 1u;
+#include "matmul_dot8"
+    }
+    { let cu = c + 2u;
+#include "matmul_dot8"
+    }
+    { let cu = c + 3u;
+#include "matmul_dot8"
     }
   }
+  for (; c < k8; c++) {
+    let cu = c;
+#include "matmul_dot8"
+  }
 #else
-  var wb: array<u32, NT>;
-  for (var i = 0u; i < NT; i++) { wb[i] = min(n0 + i, p.n - 1u) * p.w_stride; }
+  var wb: array<u32, NW>;
+  for (var i = 0u; i < NW; i++) { wb[i] = wrow[i] * p.w_stride; }
   var k = 0u;
   for (; k + 1u < p.k; k += 2u) {
     var xv: array<vec2<f32>, RT>;
     for (var j = 0u; j < RT; j++) { xv[j] = vec2<f32>(x[xb[j] + k], x[xb[j] + k + 1u]); }
-    for (var i = 0u; i < NT; i++) {
+    for (var i = 0u; i < NW; i++) {
       let wv = w_pair(wb[i] + k);
-      for (var j = 0u; j < RT; j++) { acc[j * NT + i] += dot(xv[j], wv); }
+      for (var j = 0u; j < RT; j++) { acc[j * NW + i] += dot(xv[j], wv); }
     }
   }
   if (k < p.k) {
-    for (var i = 0u; i < NT; i++) {
+    for (var i = 0u; i < NW; i++) {
       let wv = w_at(wb[i] + k);
-      for (var j = 0u; j < RT; j++) { acc[j * NT + i] += x[xb[j] + k] * wv; }
+      for (var j = 0u; j < RT; j++) { acc[j * NW + i] += x[xb[j] + k] * wv; }
     }
   }
 #endif
@@ -73,7 +88,11 @@ fn main(
     for (var i = 0u; i < NT; i++) {
       let n = n0 + i;
       if (r >= p.rows || n >= p.n) { continue; }
-      store_out(r, n, acc[j * NT + i]);
+#if SWIGLU
+      store_out(r, n, silu(acc[j * NW + i]) * acc[j * NW + NT + i]);
+#else
+      store_out(r, n, acc[j * NW + i]);
+#endif
     }
   }
 }

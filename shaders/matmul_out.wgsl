@@ -1,5 +1,5 @@
-// What the matmul designs (matmul, gemv, gemv_coop) share: the parameters, the epilogue bindings, and
-// store_out, which adds bias, the row-gated LoRA term and the accumulated old value before writing.
+// What the matmul designs (matmul, gemv_coop) share: the parameters, the epilogue bindings, store_out
+// (adds bias, the row-gated LoRA term and the accumulated old value before writing) and silu.
 struct Params {
   rows: u32,
   n: u32,
@@ -38,6 +38,13 @@ fn store_out(r: u32, n: u32, dot_value: f32) {
   let o = (p.out_row_offset + r) * p.n + n;
   if ((p.flags & ACCUMULATE) != 0u) { v += out[o]; }
   out[o] = v;
+}
+
+// exp(-|v|) lies in (0, 1], so no intermediate overflows (WGSL leaves f32 overflow undefined):
+// sigmoid(v) = 1 / (1 + e) for v >= 0 and e / (1 + e) below.
+fn silu(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return v * select(e, 1.0, v >= 0.0) / (1.0 + e);
 }
 
 /** With GATED (the LoRA-down pass u = X A^T): whether rows [r0, r0 + count) all have gate 0. */

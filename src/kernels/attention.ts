@@ -3,7 +3,7 @@
 // spreads over many invocations: pass 1 (shaders/attention.wgsl) writes per-split partial softmax
 // state into `scratch`, pass 2 (shaders/attention_combine.wgsl) merges the splits.
 import { shapeError } from '../errors.js';
-import { type Batch, packParams } from '../gpu/batch.js';
+import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
 
 export interface AttentionArgs {
@@ -28,7 +28,12 @@ export interface AttentionArgs {
 }
 
 const WG = 64;
-const MAX_GROUPS = 65535;
+/**
+ * Partial-pass workgroup size on CPU-emulated adapters, where a workgroup is the unit a CPU thread takes:
+ * a decode step has only queries x splits x heads items (45 for SmolLM2 at 129 keys), which at 64 per
+ * workgroup would leave all but one core idle.
+ */
+const CPU_WG = 16;
 /** Aim for this many (query, split, head) items before splitting further stops paying. */
 const TARGET_ITEMS = 8192;
 /** Splits never get shorter than this many keys. */
@@ -49,13 +54,6 @@ function splitPlan(queries: number, heads: number, keys: number): { splits: numb
 export function attentionScratchElements(queries: number, heads: number, headDim: number, keys: number): number {
   const items = Math.min(Math.ceil(TARGET_ITEMS / heads) + queries, queries * Math.ceil(keys / MIN_SPLIT));
   return Math.max(items, 1) * heads * (headDim + 2);
-}
-
-/** Splits `n` invocations into a 2-D grid of workgroups (each dimension <= 65535). */
-function grid(n: number): [number, number] {
-  const groups = Math.ceil(n / WG);
-  const x = Math.min(groups, MAX_GROUPS);
-  return [x, Math.ceil(groups / x)];
 }
 
 export function attention(b: Batch, a: AttentionArgs): void {
@@ -91,10 +89,11 @@ export function attention(b: Batch, a: AttentionArgs): void {
     ['u32', maskWords],
     ['u32', headDim],
   ]);
-  const partial = b.gpu.pipeline('attention', { WG, HD: headDim, MASK: a.mask !== undefined });
+  const wg = b.gpu.features.cpuEmulated ? CPU_WG : WG;
+  const partial = b.gpu.pipeline('attention', { WG: wg, HD: headDim, MASK: a.mask !== undefined });
   const buffers = [a.q.buffer, a.k.buffer, a.v.buffer, a.scratch.buffer];
   if (a.mask) buffers.push(a.mask.buffer);
-  b.dispatch(partial, params, buffers, grid(items));
+  b.dispatch(partial, params, buffers, flatGrid(b, items, wg));
 
   const combineParams = packParams([
     ['u32', queries],
@@ -106,6 +105,6 @@ export function attention(b: Batch, a: AttentionArgs): void {
     b.gpu.pipeline('attention_combine', { WG }),
     combineParams,
     [a.scratch.buffer, a.out.buffer],
-    grid(qElems),
+    flatGrid(b, qElems, WG),
   );
 }

@@ -57,6 +57,11 @@ export interface MatmulArgs {
   xRowOffset?: number;
   outRowOffset?: number;
   lora?: LoraArgs;
+  /**
+   * The MLP's gate/up projections and SwiGLU in one pass: `w` is [2n, k], gate rows then up rows, and
+   * out = silu(x W_gate^T) * (x W_up^T). Not combined with bias, accumulate or LoRA.
+   */
+  swiglu?: boolean;
   /** Forces one design (benchmarks, tests); by default chosen per adapter and shape. */
   variant?: MatmulVariant;
 }
@@ -88,6 +93,8 @@ interface Launch {
   rank?: number;
   scale?: number;
   variant: MatmulVariant;
+  /** W rows per output: 2 for the fused SwiGLU (gate and up). */
+  wRows: 1 | 2;
 }
 
 export function matmul(b: Batch, a: MatmulArgs): void {
@@ -95,7 +102,11 @@ export function matmul(b: Batch, a: MatmulArgs): void {
   const outRowOffset = a.outRowOffset ?? 0;
   if (a.rows < 0 || a.n < 1 || a.k < 1) throw shapeError(`matmul: bad dims rows=${a.rows} n=${a.n} k=${a.k}`);
   expectAtLeast('matmul.x', a.x, (xRowOffset + a.rows) * a.k, ['f32']);
-  expectMatrix('matmul.w', a.w, a.n, a.k, ['f32', 'f16', 'f16p']);
+  const wRows = a.swiglu ? 2 : 1;
+  expectMatrix('matmul.w', a.w, wRows * a.n, a.k, ['f32', 'f16', 'f16p']);
+  if (a.swiglu && (a.bias || a.accumulate || a.lora)) {
+    throw shapeError('matmul: swiglu is not combined with bias, accumulate or LoRA');
+  }
   if (a.bias) expectAtLeast('matmul.bias', a.bias, a.n, ['f32']);
   expectAtLeast('matmul.out', a.out, (outRowOffset + a.rows) * a.n, ['f32']);
   if (a.out.buffer === a.x.buffer) throw shapeError('matmul: out must not be the x buffer');
@@ -127,6 +138,7 @@ export function matmul(b: Batch, a: MatmulArgs): void {
       flags: GATED,
       gate: l.gate,
       variant: chooseMatmulVariant(b.gpu, a.rows, l.a, a.k),
+      wRows: 1,
     });
     flags |= LORA;
   }
@@ -147,6 +159,7 @@ export function matmul(b: Batch, a: MatmulArgs): void {
     rank,
     scale: l?.scale ?? 0,
     variant,
+    wRows,
   });
 }
 
@@ -186,11 +199,18 @@ function launch(b: Batch, s: Launch): void {
     s.loraB?.buffer ?? unused,
     s.out.buffer,
   ];
-  const defines = { RT: rt, W_BINDING: 2, VEC8: s.variant !== 'tiled', ...weightDefines(s.w.format) };
+  const defines = {
+    RT: rt,
+    W_BINDING: 2,
+    W_ROWS: s.wRows,
+    SWIGLU: s.wRows === 2,
+    VEC8: s.variant !== 'tiled',
+    ...weightDefines(s.w.format),
+  };
   // output tiles along x (folded into z past the per-dimension limit), row tiles along y
   const [x, z] = flatGrid(b, nTiles, coop ? 1 : WG);
   const pipeline = coop
     ? b.gpu.pipeline('gemv_coop', { ...defines, OUTS: COOP_OUTS })
-    : b.gpu.pipeline('matmul', { ...defines, WG, NT, K: s.k });
+    : b.gpu.pipeline('matmul', { ...defines, WG, NT });
   b.dispatch(pipeline, params, buffers, [x, rowTiles, z]);
 }

@@ -1,6 +1,6 @@
 // The Llama-family forward pass on the GPU: one Batch per forward, K/V projections written straight
-// into the cache, residual adds fused into the o/down projections. A chat turn reaches the kernels
-// through here (src/engine/session.ts calls encodeForward).
+// into the cache, residual adds fused into the o/down projections, SwiGLU fused into the gate/up pass.
+// A chat turn reaches the kernels through here (src/engine/session.ts calls encodeForward).
 import { shapeError } from '../errors.js';
 import type { Batch } from '../gpu/batch.js';
 import type { Gpu } from '../gpu/device.js';
@@ -10,7 +10,6 @@ import { embedding } from '../kernels/embedding.js';
 import { matmul } from '../kernels/matmul.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { rope } from '../kernels/rope.js';
-import { swiglu } from '../kernels/swiglu.js';
 import type { GpuAdapter, LoraPair } from './gpu-adapter.js';
 import type { ModelConfig } from './types.js';
 import type { ModelWeights } from './weights.js';
@@ -40,8 +39,6 @@ export interface ForwardState {
   readonly xn: Tensor;
   readonly q: Tensor;
   readonly attn: Tensor;
-  readonly gate: Tensor;
-  readonly up: Tensor;
   readonly act: Tensor;
   readonly logits: Tensor;
   readonly attnScratch: Tensor;
@@ -66,8 +63,6 @@ export function createState(gpu: Gpu, c: ModelConfig, o: StateOptions): ForwardS
     xn: t('scratch', 'xn', [o.chunk, c.hiddenSize]),
     q: t('scratch', 'q', [o.chunk, qDim]),
     attn: t('scratch', 'attn', [o.chunk, qDim]),
-    gate: t('scratch', 'gate', [o.chunk, c.intermediateSize]),
-    up: t('scratch', 'up', [o.chunk, c.intermediateSize]),
     act: t('scratch', 'act', [o.chunk, c.intermediateSize]),
     logits: t('scratch', 'logits', [o.logitRows, c.vocabSize]),
     rowGate: t('scratch', 'row-gate', [o.chunk]),
@@ -161,9 +156,7 @@ export function encodeForward(
     });
     matmul(b, { x: s.attn, w: L.o, out: s.x, rows, n: D, k: qDim, accumulate: true, lora: lora(A.o) });
     rmsnorm(b, { x: s.x, weight: L.postNorm, out: s.xn, rows, dim: D, eps });
-    matmul(b, { x: s.xn, w: L.gate, out: s.gate, rows, n: F, k: D });
-    matmul(b, { x: s.xn, w: L.up, out: s.up, rows, n: F, k: D });
-    swiglu(b, { gate: s.gate, up: s.up, out: s.act, n: rows * F });
+    matmul(b, { x: s.xn, w: L.gateUp, out: s.act, rows, n: F, k: D, swiglu: true });
     matmul(b, { x: s.act, w: L.down, out: s.x, rows, n: D, k: F, accumulate: true });
   }
   if (a.logits === 'none') return;

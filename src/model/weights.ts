@@ -2,7 +2,7 @@
 // heap never holds a second full copy of the weights. Matrices take the chosen weight format; norms and
 // biases stay f32 (they are small and read on every row).
 import type { Gpu } from '../gpu/device.js';
-import { storageBytes, type Tensor, uploadTensor, type WeightFormat } from '../gpu/tensor.js';
+import { createTensor, encodeRows, storageBytes, type Tensor, uploadTensor, type WeightFormat } from '../gpu/tensor.js';
 import { ropeInvFreq } from '../kernels/rope.js';
 import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from './types.js';
 
@@ -16,8 +16,8 @@ export interface LayerWeights {
   kBias: Tensor | undefined;
   vBias: Tensor | undefined;
   postNorm: Tensor;
-  gate: Tensor;
-  up: Tensor;
+  /** gate_proj and up_proj stacked, [2 * intermediate, hidden]: the fused gate/up + SwiGLU pass reads both. */
+  gateUp: Tensor;
   down: Tensor;
 }
 
@@ -59,6 +59,16 @@ export async function uploadWeights(
     options.onTensor?.(name, ++done, total);
     return t;
   };
+  /** Matrices of one shape stacked row-wise into one tensor, uploaded one at a time. */
+  const stack = async (label: string, names: string[], shape: [number, number]): Promise<Tensor> => {
+    const t = createTensor(gpu, { tag: 'weights', owner, label, shape: [names.length * shape[0], shape[1]], format });
+    const bytesPerMatrix = storageBytes(format, shape);
+    for (const [i, name] of names.entries()) {
+      gpu.write(t.buffer, encodeRows(await read(name), shape, format), i * bytesPerMatrix);
+      options.onTensor?.(name, ++done, total);
+    }
+    return t;
+  };
   const { hiddenSize: d, intermediateSize: f, headDim: hd } = config;
   const qDim = config.numHeads * hd;
   const kvDim = config.numKvHeads * hd;
@@ -77,8 +87,7 @@ export async function uploadWeights(
       kBias: await bias(n.kBias, kvDim),
       vBias: await bias(n.vBias, kvDim),
       postNorm: await put(n.postNorm, [d], false),
-      gate: await put(n.gate, [f, d], true),
-      up: await put(n.up, [f, d], true),
+      gateUp: await stack(`model.layers.${i}.mlp.gate_up`, [n.gate, n.up], [f, d]),
       down: await put(n.down, [d, f], true),
     });
   }

@@ -5,6 +5,7 @@ import { roundToF16 } from '../../src/gpu/half.js';
 import { readF32, type Tensor, uploadTensor, type WeightFormat } from '../../src/gpu/tensor.js';
 import { type LoraArgs, MATMUL_VARIANTS, type MatmulVariant, matmul } from '../../src/kernels/matmul.js';
 import { type LoraRef, matmulRef } from '../../src/kernels/matmul.ref.js';
+import { swigluRef } from '../../src/kernels/swiglu.ref.js';
 import { expectClose, randomArray, rng, testGpu, weightFormats } from '../helpers/gpu.js';
 
 interface Case {
@@ -23,6 +24,8 @@ interface Case {
   gates?: number[];
   /** Forced design; the chooser's pick when absent. */
   variant?: MatmulVariant;
+  /** Fused gate/up + SwiGLU: w has 2n rows; bias, accumulate and rank must be off. */
+  swiglu?: boolean;
 }
 
 async function check(c: Case) {
@@ -33,7 +36,8 @@ async function check(c: Case) {
   const xRows = c.xRowOffset + c.rows;
   const outRows = c.outRowOffset + c.rows;
   const x = randomArray(xRows * c.k, c.seed);
-  const w = randomArray(c.n * c.k, c.seed + 1);
+  const wRows = c.swiglu ? 2 * c.n : c.n;
+  const w = randomArray(wRows * c.k, c.seed + 1);
   const bias = c.bias ? randomArray(c.n, c.seed + 2) : undefined;
   const out0 = randomArray(outRows * c.n, c.seed + 3);
   let lora: LoraArgs | undefined;
@@ -59,7 +63,7 @@ async function check(c: Case) {
   const batch = new Batch(gpu);
   matmul(batch, {
     x: up('x', [xRows, c.k], x),
-    w: up('w', [c.n, c.k], w, c.format),
+    w: up('w', [wRows, c.k], w, c.format),
     out: tOut,
     rows: c.rows,
     n: c.n,
@@ -70,21 +74,36 @@ async function check(c: Case) {
     outRowOffset: c.outRowOffset,
     lora,
     variant: c.variant,
+    swiglu: c.swiglu,
   });
   batch.submit();
   const got = await readF32(gpu, tOut);
   gpu.releaseOwner(owner);
   const wRef = c.format === 'f32' ? w : roundToF16(w);
-  const want = matmulRef(x, wRef, c.rows, c.n, c.k, {
-    bias,
-    accumulate: c.accumulate,
-    xRowOffset: c.xRowOffset,
-    outRowOffset: c.outRowOffset,
-    out: out0,
-    lora: loraRef,
-  });
-  // f32 accumulation over k terms of size <= 1: rounding grows about like sqrt(k).
-  expectClose(got, want, 1e-5, 2e-6 * Math.sqrt(c.k));
+  const want = c.swiglu
+    ? swigluWant(x, wRef, c, out0)
+    : matmulRef(x, wRef, c.rows, c.n, c.k, {
+        bias,
+        accumulate: c.accumulate,
+        xRowOffset: c.xRowOffset,
+        outRowOffset: c.outRowOffset,
+        out: out0,
+        lora: loraRef,
+      });
+  // f32 accumulation over k terms of size <= 1: rounding grows about like sqrt(k). SwiGLU multiplies two
+  // such sums (each about sqrt(k) in size), so its absolute error grows like k.
+  expectClose(got, want, 1e-5, 2e-6 * (c.swiglu ? c.k : Math.sqrt(c.k)));
+}
+
+/** Rows [0, outRowOffset) of out keep their values; each computed row is silu(x Wg^T) * (x Wu^T). */
+function swigluWant(x: Float32Array, w: Float32Array, c: Case, out0: Float32Array): Float32Array {
+  const half = c.n * c.k;
+  const o = { xRowOffset: c.xRowOffset };
+  const gate = matmulRef(x, w.subarray(0, half), c.rows, c.n, c.k, o);
+  const upPart = matmulRef(x, w.subarray(half), c.rows, c.n, c.k, o);
+  const want = out0.slice();
+  want.set(swigluRef(gate, upPart, c.rows * c.n), c.outRowOffset * c.n);
+  return want;
 }
 
 describe('matmul', async () => {
@@ -128,6 +147,22 @@ describe('matmul', async () => {
         variant,
       }),
   );
+
+  it('fused gate/up + SwiGLU matches the two products and SwiGLU, for every design and format', async () => {
+    const arb = fc.record({
+      rows: fc.integer({ min: 1, max: 9 }),
+      n: fc.integer({ min: 1, max: 300 }),
+      k: fc.integer({ min: 1, max: 80 }).map((k) => k * 8),
+      format: fc.constantFrom(...formats),
+      outRowOffset: fc.integer({ min: 0, max: 3 }),
+      xRowOffset: fc.integer({ min: 0, max: 3 }),
+      seed: fc.nat(),
+      variant: fc.constantFrom(...MATMUL_VARIANTS),
+    });
+    const swiglu = (c: typeof arb extends fc.Arbitrary<infer T> ? T : never) =>
+      check({ ...c, bias: false, accumulate: false, rank: 0, swiglu: true });
+    await fc.assert(fc.asyncProperty(arb, swiglu), { numRuns: 12 });
+  });
 
   it.each(formats)('decode shape of the 8-wide designs (k = 576, n = 1027) in %s', async (format) => {
     for (const variant of ['tiled8', 'coop'] as const) {
