@@ -21,7 +21,7 @@ fn main(
   let id = ids[p.ids_offset + r];
   var v = 0.0;
   if (id < p.vocab) {
-    v = w_at(id * p.table_stride + c);
+    v = w_at(w_row_base(id, p.table_stride) + w_col(c));
   } else if (id - p.vocab < p.extra_rows) {
     v = extra[(id - p.vocab) * p.dim + c];
   }

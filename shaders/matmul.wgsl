@@ -19,6 +19,18 @@ const NT = {{NT}}u;
 // W rows read per tile: NT, or with SWIGLU the NT gate rows and the NT up rows p.n rows further down
 const NW = NT * {{W_ROWS}}u;
 
+/**
+ * Output i of tile t. Row-major weights: NT consecutive outputs. Blocked weights (NT = 4): eight
+ * neighbouring tiles take neighbouring rows of one 32-row block, so their loads are adjacent in memory.
+ */
+fn tile_n(t: u32, i: u32) -> u32 {
+#if BLOCKED
+  return (t / 8u) * 32u + i * 8u + t % 8u;
+#else
+  return t * NT + i;
+#endif
+}
+
 @compute @workgroup_size({{WG}})
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -29,7 +41,6 @@ fn main(
   // the x addresses, are the same for the whole workgroup, which CPU adapters load once instead of gathering
   let t = (wid.z * nwg.x + wid.x) * {{WG}}u + lid;
   if (t >= p.n_tiles) { return; }
-  let n0 = t * NT;
   let r0 = wid.y * RT;
   if ((p.flags & GATED) != 0u && rows_gated_off(r0, RT)) { return; }
 
@@ -37,47 +48,32 @@ fn main(
   for (var j = 0u; j < RT; j++) { xb[j] = (p.x_row_offset + min(r0 + j, p.rows - 1u)) * p.k; }
   var acc: array<f32, RT * NW>;
   var wrow: array<u32, NW>;
-  for (var i = 0u; i < NW; i++) { wrow[i] = min(n0 + i % NT, p.n - 1u) + (i / NT) * p.n; }
+  for (var i = 0u; i < NW; i++) { wrow[i] = min(tile_n(t, i % NT), p.n - 1u) + (i / NT) * p.n; }
 #if VEC8
   var wb: array<u32, NW>;
-  for (var i = 0u; i < NW; i++) { wb[i] = wrow[i] * (p.w_stride / 8u); }
-  // unrolled by four by hand: a runtime trip count keeps one pipeline per shape family (a constant k
-  // gets the loop fully unrolled, which costs seconds of shader compilation on CPU adapters)
-  let k8 = p.k / 8u;
-  var c = 0u;
-  for (; c + 4u <= k8; c += 4u) {
-    { let cu = c;
-#include "matmul_dot8"
-    }
-    { let cu = c + 1u;
-#include "matmul_dot8"
-    }
-    { let cu = c + 2u;
-#include "matmul_dot8"
-    }
-    { let cu = c + 3u;
-#include "matmul_dot8"
-    }
-  }
-  for (; c < k8; c++) {
+  for (var i = 0u; i < NW; i++) { wb[i] = w_row_base(wrow[i], p.w_stride) / 8u; }
+  // unrolled by four by hand; K8 is k / 8 as a constant in single-row pipelines (which the compiler then
+  // unrolls fully) and read from the parameters otherwise (a full unroll of RT > 1 compiles for seconds)
+  let k8 = {{K8}};
+  for (var c = 0u; c < k8; c++) {
     let cu = c;
 #include "matmul_dot8"
   }
 #else
   var wb: array<u32, NW>;
-  for (var i = 0u; i < NW; i++) { wb[i] = wrow[i] * p.w_stride; }
+  for (var i = 0u; i < NW; i++) { wb[i] = w_row_base(wrow[i], p.w_stride); }
   var k = 0u;
   for (; k + 1u < p.k; k += 2u) {
     var xv: array<vec2<f32>, RT>;
     for (var j = 0u; j < RT; j++) { xv[j] = vec2<f32>(x[xb[j] + k], x[xb[j] + k + 1u]); }
     for (var i = 0u; i < NW; i++) {
-      let wv = w_pair(wb[i] + k);
+      let wv = w_pair(wb[i] + w_col(k));
       for (var j = 0u; j < RT; j++) { acc[j * NW + i] += dot(xv[j], wv); }
     }
   }
   if (k < p.k) {
     for (var i = 0u; i < NW; i++) {
-      let wv = w_at(wb[i] + k);
+      let wv = w_at(wb[i] + w_col(k));
       for (var j = 0u; j < RT; j++) { acc[j * NW + i] += x[xb[j] + k] * wv; }
     }
   }
@@ -86,7 +82,7 @@ fn main(
   for (var j = 0u; j < RT; j++) {
     let r = r0 + j;
     for (var i = 0u; i < NT; i++) {
-      let n = n0 + i;
+      let n = tile_n(t, i);
       if (r >= p.rows || n >= p.n) { continue; }
 #if SWIGLU
       store_out(r, n, silu(acc[j * NW + i]) * acc[j * NW + NT + i]);

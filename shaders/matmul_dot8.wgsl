@@ -8,6 +8,6 @@ for (var j = 0u; j < RT; j++) {
   xhi[j] = x[b + 1u];
 }
 for (var i = 0u; i < NW; i++) {
-  let wv = w8(wb[i] + cu);
+  let wv = w8(wb[i] + cu * W_CHUNK_STEP);
   for (var j = 0u; j < RT; j++) { acc[j * NW + i] += dot(xlo[j], wv.lo) + dot(xhi[j], wv.hi); }
 }

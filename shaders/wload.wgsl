@@ -1,8 +1,21 @@
 // Weight storage in one of three formats, read as f32. Include after declaring W_BINDING. F16: native
 // array<f16> (shader-f16). F16P: two halves packed per u32 (no shader-f16 needed). Otherwise f32. Rows of
 // the f16 formats have an even stride, so pairs never straddle rows.
+// Element (row, k) lies at w_row_base(row, stride) + w_col(k), in elements; the 8-element chunk c of a row
+// at w_row_base(row, stride) / 8 + c * W_CHUNK_STEP, in 16-byte vectors. With BLOCKED (Tensor.blocked)
+// rows are interleaved in 32-row blocks, 8 halves at a time; otherwise row-major.
 // With VEC8 the weights are read eight at a time, w8(c) = W[8c .. 8c + 8), as one 16-byte load for both
 // f16 formats (the bytes are the same) or two for f32; the caller guarantees 8-aligned rows and lengths.
+#if BLOCKED
+const W_CHUNK_STEP = 32u;
+fn w_row_base(row: u32, stride: u32) -> u32 { return (row >> 5u) * stride * 32u + (row & 31u) * 8u; }
+fn w_col(k: u32) -> u32 { return (k >> 3u) * 256u + (k & 7u); }
+#else
+const W_CHUNK_STEP = 1u;
+fn w_row_base(row: u32, stride: u32) -> u32 { return row * stride; }
+fn w_col(k: u32) -> u32 { return k; }
+#endif
+
 #if VEC8
 struct W8 { lo: vec4<f32>, hi: vec4<f32> }
 #if HALF

@@ -68,6 +68,11 @@ export class Batch {
   }
 
   submit(): void {
+    this.gpu.device.queue.submit([this.finish()]);
+  }
+
+  /** The recorded work as one command buffer (parameters already written), for a caller that submits it. */
+  finish(): GPUCommandBuffer {
     this.gpu.checkHealthy();
     const withParams = this.ops.filter((o): o is Dispatch => o.kind === 'dispatch' && o.params !== null);
     const arena = this.gpu.uniformArena(withParams.length * SLOT);
@@ -97,8 +102,8 @@ export class Batch {
     }
     pass?.end();
     if (staging.byteLength) device.queue.writeBuffer(arena, 0, staging);
-    device.queue.submit([encoder.finish()]);
     this.ops.length = 0;
+    return encoder.finish();
   }
 }
 

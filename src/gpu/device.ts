@@ -11,12 +11,14 @@ export interface GpuFeatures {
   readonly f16: boolean;
   readonly subgroups: boolean;
   /**
-   * The adapter runs shaders on the CPU (SwiftShader, Mesa llvmpipe/lavapipe, a fallback adapter): there
-   * barriers and workgroup memory are expensive and every per-invocation load is a gather, so kernels
-   * pick designs without them.
+   * Set when the adapter runs shaders on the CPU (SwiftShader, Mesa llvmpipe/lavapipe, another fallback
+   * adapter): there barriers and workgroup memory are expensive and every per-invocation load is a
+   * gather, so kernels pick designs without them (and some tune per emulator).
    */
-  readonly cpuEmulated: boolean;
+  readonly cpuEmulator: CpuEmulator | undefined;
 }
+
+export type CpuEmulator = 'swiftshader' | 'llvmpipe' | 'other';
 
 export interface AcquireOptions {
   /** The WebGPU entry point; defaults to navigator.gpu (Node: pass `await nodeGpu()`). */
@@ -24,6 +26,8 @@ export interface AcquireOptions {
   powerPreference?: GPUPowerPreference;
   /** Ignore shader-f16 even where the adapter has it (tests the packed path on any adapter). */
   disableF16?: boolean;
+  /** Further features to enable where the adapter has them (benchmarks: 'timestamp-query'). */
+  optionalFeatures?: GPUFeatureName[];
 }
 
 export interface BufferRequest {
@@ -58,6 +62,9 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   const requiredFeatures: GPUFeatureName[] = [];
   if (f16) requiredFeatures.push('shader-f16');
   if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
+  for (const f of options.optionalFeatures ?? []) {
+    if (adapter.features.has(f) && !requiredFeatures.includes(f)) requiredFeatures.push(f);
+  }
   const requiredLimits: Record<string, number> = {};
   for (const name of REQUESTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   let device: GPUDevice;
@@ -66,14 +73,15 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   } catch (cause) {
     throw webgpuUnavailable(`The WebGPU device could not be created: ${String(cause)}`);
   }
-  return new Gpu(device, adapter.info, { f16, subgroups, cpuEmulated: isCpuEmulated(adapter.info) }, entry);
+  return new Gpu(device, adapter.info, { f16, subgroups, cpuEmulator: cpuEmulator(adapter.info) }, entry);
 }
 
-const CPU_ADAPTERS = /swiftshader|llvmpipe|lavapipe|software|cpu/i;
-
-function isCpuEmulated(info: GPUAdapterInfo): boolean {
+function cpuEmulator(info: GPUAdapterInfo): CpuEmulator | undefined {
+  const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  if (/swiftshader/i.test(text)) return 'swiftshader';
+  if (/llvmpipe|lavapipe/i.test(text)) return 'llvmpipe';
   const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return fallback || [info.vendor, info.architecture, info.device, info.description].some((s) => CPU_ADAPTERS.test(s));
+  return fallback || /software|\bcpu\b/i.test(text) ? 'other' : undefined;
 }
 
 export class Gpu {

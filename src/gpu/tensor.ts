@@ -15,6 +15,21 @@ export interface Tensor {
   readonly format: Format;
   /** Elements between the starts of two consecutive rows (last dimension, padded for f16 formats). */
   readonly rowStride: number;
+  /**
+   * Half-precision matrix stored in 32-row blocks (BLOCK_ROWS): for each block and each 8-column chunk, the
+   * 32 rows' 8 halves (16 bytes each) lie side by side. Invocations handling neighbouring rows then read
+   * neighbouring bytes, which CPU-emulated adapters (every load a gather) stream far faster (bench:
+   * kernels). Shaders address it through w_row_base / W_CHUNK_STEP (shaders/wload.wgsl).
+   */
+  readonly blocked?: boolean;
+}
+
+export const BLOCK_ROWS = 32;
+
+/** Whether a [rows, cols] matrix of `format` can take the blocked layout: halves, whole blocks and chunks. */
+export function canBlock(format: Format, shape: readonly number[]): boolean {
+  const [rows = 0, cols = 0] = shape;
+  return shape.length === 2 && isHalf(format) && rows % BLOCK_ROWS === 0 && cols % 8 === 0;
 }
 
 export const isHalf = (f: Format) => f === 'f16' || f === 'f16p';
@@ -41,6 +56,8 @@ export interface TensorRequest {
   label: string;
   shape: readonly number[];
   format?: Format;
+  /** Store in the blocked layout (Tensor.blocked); only where canBlock holds. */
+  blocked?: boolean;
 }
 
 export function createTensor(gpu: Gpu, req: TensorRequest): Tensor {
@@ -52,11 +69,20 @@ export function createTensor(gpu: Gpu, req: TensorRequest): Tensor {
     label: req.label,
     size: storageBytes(format, req.shape),
   });
-  return { buffer, shape: [...req.shape], format, rowStride: rowStrideFor(format, req.shape.at(-1) ?? 1) };
+  if (req.blocked && !canBlock(format, req.shape)) {
+    throw shapeError(`${req.label}: a blocked ${format} [${req.shape}] needs halves, rows in 32s and columns in 8s`);
+  }
+  const rowStride = rowStrideFor(format, req.shape.at(-1) ?? 1);
+  return { buffer, shape: [...req.shape], format, rowStride, ...(req.blocked ? { blocked: true } : {}) };
 }
 
-/** Encodes f32 values (row-major, `shape`) into the storage bytes of `format`. */
-export function encodeRows(values: Float32Array, shape: readonly number[], format: Format): Uint8Array {
+/** Encodes f32 values (row-major, `shape`) into the storage bytes of `format`, blocked when asked. */
+export function encodeRows(
+  values: Float32Array,
+  shape: readonly number[],
+  format: Format,
+  blocked = false,
+): Uint8Array {
   if (values.length !== numel(shape)) throw shapeError(`encodeRows: ${values.length} values for shape [${shape}]`);
   if (format === 'f32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   if (format === 'u32') throw shapeError('encodeRows: u32 tensors are written directly');
@@ -64,8 +90,13 @@ export function encodeRows(values: Float32Array, shape: readonly number[], forma
   const stride = rowStrideFor(format, cols);
   const rows = values.length / Math.max(cols, 1);
   const halves = new Uint16Array(Math.ceil((rows * stride) / 2) * 2);
+  if (blocked && !canBlock(format, shape)) throw shapeError(`encodeRows: [${shape}] ${format} cannot be blocked`);
+  // element (r, c) of a blocked matrix: block r / 32, chunk c / 8, row r % 32 within it, half c % 8
+  const at = blocked
+    ? (r: number, c: number) => (((r >> 5) * (cols >> 3) + (c >> 3)) * BLOCK_ROWS + (r & 31)) * 8 + (c & 7)
+    : (r: number, c: number) => r * stride + c;
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) halves[r * stride + c] = f32ToF16Bits(values[r * cols + c] as number);
+    for (let c = 0; c < cols; c++) halves[at(r, c)] = f32ToF16Bits(values[r * cols + c] as number);
   }
   return new Uint8Array(halves.buffer);
 }
@@ -73,7 +104,7 @@ export function encodeRows(values: Float32Array, shape: readonly number[], forma
 /** Creates a tensor and fills it from f32 values (converted to the storage format). */
 export function uploadTensor(gpu: Gpu, req: TensorRequest, values: Float32Array): Tensor {
   const t = createTensor(gpu, req);
-  gpu.write(t.buffer, encodeRows(values, t.shape, t.format));
+  gpu.write(t.buffer, encodeRows(values, t.shape, t.format, t.blocked));
   return t;
 }
 
@@ -107,8 +138,9 @@ export function expectAtLeast(name: string, t: Tensor, elements: number, formats
   }
 }
 
-/** The preprocessor defines that select the weight storage format in shaders/wload.wgsl. */
-export function weightDefines(format: Format): { F16: boolean; F16P: boolean; HALF: boolean } {
+/** The preprocessor defines that select the weight storage format and layout in shaders/wload.wgsl. */
+export function weightDefines(t: Tensor): { F16: boolean; F16P: boolean; HALF: boolean; BLOCKED: boolean } {
+  const format = t.format;
   if (format === 'u32') throw shapeError('weights cannot be u32');
-  return { F16: format === 'f16', F16P: format === 'f16p', HALF: isHalf(format) };
+  return { F16: format === 'f16', F16P: format === 'f16p', HALF: isHalf(format), BLOCKED: t.blocked === true };
 }

@@ -89,8 +89,13 @@ export function attention(b: Batch, a: AttentionArgs): void {
     ['u32', maskWords],
     ['u32', headDim],
   ]);
-  const wg = b.gpu.features.cpuEmulated ? CPU_WG : WG;
-  const partial = b.gpu.pipeline('attention', { WG: wg, HD: headDim, MASK: a.mask !== undefined });
+  const wg = b.gpu.features.cpuEmulator ? CPU_WG : WG;
+  const partial = b.gpu.pipeline('attention', {
+    WG: wg,
+    HD: headDim,
+    MASK: a.mask !== undefined,
+    VEC4: headDim % 4 === 0,
+  });
   const buffers = [a.q.buffer, a.k.buffer, a.v.buffer, a.scratch.buffer];
   if (a.mask) buffers.push(a.mask.buffer);
   b.dispatch(partial, params, buffers, flatGrid(b, items, wg));

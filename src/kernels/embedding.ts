@@ -48,7 +48,7 @@ export function embedding(b: Batch, a: EmbeddingArgs): void {
   // Without extra rows the binding still needs a buffer; the table is bound again (never read as such).
   const extra = a.extra?.buffer ?? a.table.buffer;
   b.dispatch(
-    b.gpu.pipeline('embedding', { WG, W_BINDING: 2, ...weightDefines(a.table.format) }),
+    b.gpu.pipeline('embedding', { WG, W_BINDING: 2, ...weightDefines(a.table) }),
     params,
     [a.ids.buffer, a.table.buffer, extra, a.out.buffer],
     flatGrid(b, count, WG),

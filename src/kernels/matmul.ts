@@ -30,19 +30,28 @@ export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 /** Rows up to which `coop` (one workgroup per few outputs, all rows at once) beats tiling on a GPU. */
 const COOP_MAX_ROWS = 4;
 
-/** Whether `variant` can compute this product: the 8-wide designs need rows (and k) in whole 8s. */
+/**
+ * Whether `variant` can compute this product: the 8-wide designs need rows (and k) in whole 8s, and the
+ * cooperative one row-major weights (blocked ones are laid out for the CPU-adapter tiles).
+ */
 export function matmulVariantFits(variant: MatmulVariant, w: Tensor, k: number): boolean {
-  return variant === 'tiled' || (k % 8 === 0 && w.rowStride % 8 === 0);
+  if (variant === 'tiled') return true;
+  return k % 8 === 0 && w.rowStride % 8 === 0 && !(variant === 'coop' && w.blocked);
 }
 
 /**
- * The design for this adapter and shape: on CPU-emulated adapters the barrier-free tiles with the
- * widest loads (measured: 3-4x the pair loads on lavapipe); on GPUs the cooperative GEMV for decode-
- * sized products and tiles for prefill.
+ * The design for this adapter and shape, from bench:kernels measurements: on GPUs the cooperative GEMV
+ * for decode-sized products; on CPU-emulated adapters the barrier-free tiles, with 16-byte weight loads
+ * (on lavapipe 2-4x the pair loads for GEMV) except for many-row products on llvmpipe, where the pair
+ * loads' smaller per-invocation state measured faster.
  */
 export function chooseMatmulVariant(gpu: Gpu, rows: number, w: Tensor, k: number): MatmulVariant {
-  const wide: MatmulVariant = !gpu.features.cpuEmulated && rows <= COOP_MAX_ROWS ? 'coop' : 'tiled8';
-  return matmulVariantFits(wide, w, k) ? wide : 'tiled';
+  const emulator = gpu.features.cpuEmulator;
+  const few = rows <= COOP_MAX_ROWS;
+  let wanted: MatmulVariant = 'tiled8';
+  if (!emulator && few) wanted = 'coop';
+  if (emulator === 'llvmpipe' && !few) wanted = 'tiled';
+  return matmulVariantFits(wanted, w, k) ? wanted : 'tiled';
 }
 
 export interface MatmulArgs {
@@ -112,7 +121,9 @@ export function matmul(b: Batch, a: MatmulArgs): void {
   if (a.out.buffer === a.x.buffer) throw shapeError('matmul: out must not be the x buffer');
   const variant = a.variant ?? chooseMatmulVariant(b.gpu, a.rows, a.w, a.k);
   if (!matmulVariantFits(variant, a.w, a.k)) {
-    throw shapeError(`matmul: variant ${variant} needs k and the weight row stride in multiples of 8`);
+    throw shapeError(
+      `matmul: variant ${variant} does not fit (it needs k and the weight row stride in multiples of 8${variant === 'coop' ? ', and row-major weights' : ''})`,
+    );
   }
   let flags = (a.accumulate ? ACCUMULATE : 0) | (a.bias ? BIAS : 0);
   const l = a.lora;
@@ -199,18 +210,20 @@ function launch(b: Batch, s: Launch): void {
     s.loraB?.buffer ?? unused,
     s.out.buffer,
   ];
+  // Single-row (decode) pipelines get k as a constant: their unrolled loop measured about twice as fast on
+  // lavapipe and compiles in tens of milliseconds; with four rows the same unrolling takes seconds.
   const defines = {
     RT: rt,
     W_BINDING: 2,
     W_ROWS: s.wRows,
     SWIGLU: s.wRows === 2,
     VEC8: s.variant !== 'tiled',
-    ...weightDefines(s.w.format),
+    ...weightDefines(s.w),
   };
   // output tiles along x (folded into z past the per-dimension limit), row tiles along y
   const [x, z] = flatGrid(b, nTiles, coop ? 1 : WG);
   const pipeline = coop
     ? b.gpu.pipeline('gemv_coop', { ...defines, OUTS: COOP_OUTS })
-    : b.gpu.pipeline('matmul', { ...defines, WG, NT });
+    : b.gpu.pipeline('matmul', { ...defines, WG, NT, K8: rt === 1 ? `${Math.floor(s.k / 8)}u` : 'p.k / 8u' });
   b.dispatch(pipeline, params, buffers, [x, rowTiles, z]);
 }

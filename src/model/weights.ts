@@ -2,7 +2,15 @@
 // heap never holds a second full copy of the weights. Matrices take the chosen weight format; norms and
 // biases stay f32 (they are small and read on every row).
 import type { Gpu } from '../gpu/device.js';
-import { createTensor, encodeRows, storageBytes, type Tensor, uploadTensor, type WeightFormat } from '../gpu/tensor.js';
+import {
+  canBlock,
+  createTensor,
+  encodeRows,
+  storageBytes,
+  type Tensor,
+  uploadTensor,
+  type WeightFormat,
+} from '../gpu/tensor.js';
 import { ropeInvFreq } from '../kernels/rope.js';
 import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from './types.js';
 
@@ -38,6 +46,8 @@ export interface UploadOptions {
   format: WeightFormat;
   owner: string;
   onTensor?: (name: string, index: number, total: number) => void;
+  /** Blocked matrix layout where it fits (Tensor.blocked); by default on CPU-emulated adapters only. */
+  blocked?: boolean;
 }
 
 export async function uploadWeights(
@@ -49,11 +59,21 @@ export async function uploadWeights(
   const { owner, format } = options;
   const total = expectedShapes(config).size;
   let done = 0;
+  // CPU-emulated adapters read blocked matrices much faster (Tensor.blocked); GPUs read row-major ones
+  const blocked = (shape: number[]) =>
+    (options.blocked ?? gpu.features.cpuEmulator !== undefined) && canBlock(format, shape);
   const put = async (name: string, shape: number[], asMatrix: boolean): Promise<Tensor> => {
     const values = await read(name);
     const t = uploadTensor(
       gpu,
-      { tag: 'weights', owner, label: name, shape, format: asMatrix ? format : 'f32' },
+      {
+        tag: 'weights',
+        owner,
+        label: name,
+        shape,
+        format: asMatrix ? format : 'f32',
+        blocked: asMatrix && blocked(shape),
+      },
       values,
     );
     options.onTensor?.(name, ++done, total);
@@ -61,10 +81,19 @@ export async function uploadWeights(
   };
   /** Matrices of one shape stacked row-wise into one tensor, uploaded one at a time. */
   const stack = async (label: string, names: string[], shape: [number, number]): Promise<Tensor> => {
-    const t = createTensor(gpu, { tag: 'weights', owner, label, shape: [names.length * shape[0], shape[1]], format });
+    // whole 32-row blocks per matrix, so the stack of blocked matrices is the blocked stack
+    const b = blocked(shape);
+    const t = createTensor(gpu, {
+      tag: 'weights',
+      owner,
+      label,
+      shape: [names.length * shape[0], shape[1]],
+      format,
+      blocked: b,
+    });
     const bytesPerMatrix = storageBytes(format, shape);
     for (const [i, name] of names.entries()) {
-      gpu.write(t.buffer, encodeRows(await read(name), shape, format), i * bytesPerMatrix);
+      gpu.write(t.buffer, encodeRows(await read(name), shape, format, b), i * bytesPerMatrix);
       options.onTensor?.(name, ++done, total);
     }
     return t;

@@ -16,6 +16,8 @@ interface Case {
   idsOffset: number;
   seed: number;
   ids?: number[];
+  /** The table in the blocked layout (half formats, vocab in 32s, dim in 8s), as a tied LM head is. */
+  blocked?: boolean;
 }
 
 async function check(c: Case) {
@@ -39,7 +41,7 @@ async function check(c: Case) {
     idsOffset: c.idsOffset,
     table: uploadTensor(
       gpu,
-      { tag: 'weights', owner, label: 'table', shape: [c.vocab, c.dim], format: c.format },
+      { tag: 'weights', owner, label: 'table', shape: [c.vocab, c.dim], format: c.format, blocked: c.blocked },
       table,
     ),
     extra: extra && uploadTensor(gpu, { tag: 'scratch', owner, label: 'extra', shape: [c.extraRows, c.dim] }, extra),
@@ -82,6 +84,10 @@ describe('embedding', async () => {
       seed: 1,
       ids: [9, 2, 3, 4, 5, 0, 1000, 0xffffffff],
     }),
+  );
+
+  it.each(formats.filter((f) => f !== 'f32'))('blocked %s table (a tied LM head on a CPU adapter)', (format) =>
+    check({ rows: 9, dim: 24, vocab: 96, extraRows: 2, format, idsOffset: 2, seed: 5, blocked: true }),
   );
 
   it('refuses ids that are not u32', async () => {

@@ -26,13 +26,15 @@ interface Case {
   variant?: MatmulVariant;
   /** Fused gate/up + SwiGLU: w has 2n rows; bias, accumulate and rank must be off. */
   swiglu?: boolean;
+  /** Weights in the blocked layout (needs a half format, n in 32s, k in 8s). */
+  blocked?: boolean;
 }
 
 async function check(c: Case) {
   const gpu = await testGpu();
   const owner = `test-matmul-${c.seed}`;
-  const up = (label: string, shape: number[], v: Float32Array, format: WeightFormat = 'f32') =>
-    uploadTensor(gpu, { tag: 'scratch', owner, label, shape, format }, v);
+  const up = (label: string, shape: number[], v: Float32Array, format: WeightFormat = 'f32', blocked = false) =>
+    uploadTensor(gpu, { tag: 'scratch', owner, label, shape, format, blocked }, v);
   const xRows = c.xRowOffset + c.rows;
   const outRows = c.outRowOffset + c.rows;
   const x = randomArray(xRows * c.k, c.seed);
@@ -63,7 +65,7 @@ async function check(c: Case) {
   const batch = new Batch(gpu);
   matmul(batch, {
     x: up('x', [xRows, c.k], x),
-    w: up('w', [wRows, c.k], w, c.format),
+    w: up('w', [wRows, c.k], w, c.format, c.blocked),
     out: tOut,
     rows: c.rows,
     n: c.n,
@@ -122,9 +124,14 @@ describe('matmul', async () => {
       outRowOffset: fc.integer({ min: 0, max: 3 }),
       seed: fc.nat(),
       variant: fc.constantFrom(...MATMUL_VARIANTS),
+      blocked: fc.boolean(),
     });
-    // the 8-wide designs need k in whole 8s
-    const fitting = arb.map((c) => (c.variant === 'tiled' ? c : { ...c, k: Math.ceil(c.k / 8) * 8 }));
+    // the 8-wide designs need k in whole 8s; blocked weights halves, n in 32s and k in 8s, and no coop
+    const fitting = arb.map((c) => {
+      const blocked = c.blocked && c.format !== 'f32' && c.variant !== 'coop';
+      const k = c.variant === 'tiled' && !blocked ? c.k : Math.ceil(c.k / 8) * 8;
+      return { ...c, blocked, k, n: blocked ? Math.ceil(c.n / 32) * 32 : c.n };
+    });
     await fc.assert(fc.asyncProperty(fitting, check), { numRuns: 36 });
   });
 
@@ -159,8 +166,11 @@ describe('matmul', async () => {
       seed: fc.nat(),
       variant: fc.constantFrom(...MATMUL_VARIANTS),
     });
-    const swiglu = (c: typeof arb extends fc.Arbitrary<infer T> ? T : never) =>
-      check({ ...c, bias: false, accumulate: false, rank: 0, swiglu: true });
+    const swiglu = (c: typeof arb extends fc.Arbitrary<infer T> ? T : never) => {
+      const blocked = c.format !== 'f32' && c.variant !== 'coop' && c.seed % 2 === 0;
+      const n = blocked ? Math.ceil(c.n / 32) * 32 : c.n;
+      return check({ ...c, n, bias: false, accumulate: false, rank: 0, swiglu: true, blocked });
+    };
     await fc.assert(fc.asyncProperty(arb, swiglu), { numRuns: 12 });
   });
 
@@ -238,6 +248,22 @@ describe('matmul', async () => {
     expect(() => matmul(new Batch(gpu), { x, w: t('w2', [4, 8]), out: t('o2', [1, 4]), rows: 2, n: 4, k: 8 })).toThrow(
       /matmul.out/,
     );
+    const blockedW = uploadTensor(
+      gpu,
+      { tag: 'scratch', owner: 'neg', label: 'wb', shape: [32, 8], format: 'f16p', blocked: true },
+      new Float32Array(256),
+    );
+    expect(() =>
+      matmul(new Batch(gpu), {
+        x: t('xb', [1, 8]),
+        w: blockedW,
+        out: t('ob', [1, 32]),
+        rows: 1,
+        n: 32,
+        k: 8,
+        variant: 'coop',
+      }),
+    ).toThrow(/row-major/);
     const w = t('w3', [4, 12]);
     const out = t('o3', [2, 4]);
     expect(() =>
