@@ -23,11 +23,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
 const LANES = 4u;
 alias Vec = vec4<f32>;
+fn vdot(a: Vec, b: Vec) -> f32 { return dot(a, b); }
 #else
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 const LANES = 1u;
 alias Vec = f32;
+fn vdot(a: Vec, b: Vec) -> f32 { return a * b; }
 #endif
 @group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
 #if MASK
@@ -81,7 +83,7 @@ fn main(
 #endif
     let kb = j * kv_stride + kv_base;
     var score = 0.0;
-    for (var d = 0u; d < hdv; d++) { score += dot(qs[d], k[kb + d]); }
+    for (var d = 0u; d < hdv; d++) { score += vdot(qs[d], k[kb + d]); }
     if (score > m) {
       // A new running max: rescale what was accumulated so far (rare after the first few keys).
       let c = exp(m - score);
