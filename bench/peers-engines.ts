@@ -1,121 +1,95 @@
-// One engine's measurement of one model, run in a child process of its own (so its peak RSS is its own):
-// an untimed warm-up (pipeline compilation, first-touch allocations), then N timed runs of a greedy
-// generation from a fixed random prompt, and N prefill-only runs of the long prompt. EOS is ignored by
-// both engines so every run decodes the same number of tokens.
+// The engines of the peers benchmark and one engine's measurement of one model, run in a child process of
+// its own (so its peak RSS is its own): ccmem in Node (Dawn), ccmem in headless Chromium (a Web Worker,
+// WebGPU on SwiftShader, or lavapipe through ANGLE), llama.cpp in Node (node-llama-cpp, CPU) and wllama in
+// the same Chromium (llama.cpp in WebAssembly, CPU). The runs themselves are in peers-runs.ts.
+
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Session } from '../src/engine/session.js';
 import { acquireGpu, type Gpu } from '../src/gpu/device.js';
 import { nodeGpu } from '../src/gpu/node.js';
 import { type LoadedModel, loadModel } from '../src/model/load.js';
 import { uploadWeights } from '../src/model/weights.js';
-import { mulberry32 } from '../src/util/random.js';
+import { runCcmemChromium, runWllama } from './peers-browser.js';
+import { LAVAPIPE_GLES, SWIFTSHADER } from './peers-chromium.js';
 import type { ModelSource } from './peers-models.js';
+import { ccmemRuns, type Generate, type Plan, type Timings, timedRuns, withoutEos } from './peers-runs.js';
+import { runTorch } from './peers-torch.js';
 
-export const ENGINES = ['ccmem', 'llama.cpp'] as const;
-export type Engine = (typeof ENGINES)[number];
-
-export interface Plan {
-  runs: number;
-  prompt: number;
-  decode: number;
-  /** Prompt of the prefill-only runs; 0 = none. */
-  longPrompt: number;
-  threads: number;
-  seed: number;
+/** Where the parent wrote the model for the engines that read files: the GGUF export, the Hugging Face folder. */
+export interface EngineFiles {
+  gguf: string;
+  folder: string;
 }
 
-/** One timed generation. Prefill tokens/s = prompt / time to first token; decode counts the tokens after it. */
-export interface RunTiming {
-  promptTokens: number;
-  newTokens: number;
-  timeToFirstTokenMs: number;
-  prefillTokensPerSecond: number;
-  decodeTokensPerSecond: number;
-}
-
-export interface EngineResult {
-  engine: Engine;
+/** One engine's measurement as its runner returns it. */
+export interface EngineRun extends Timings {
   /** How the engine ran: the adapter and weight format, or the thread count. */
   detail: string;
+  /** The WebGPU adapter of ccmem in Node (the report's machine line). */
   adapter?: string;
   loadMs: number;
-  runs: RunTiming[];
-  longRuns: RunTiming[];
-  /** ccmem's ledger peak (all GPU buffers); absent for the CPU peer. */
+  /** ccmem's ledger peak (all GPU buffers); absent for the CPU peers. */
   peakGpuBytes?: number;
-  /** process.memoryUsage().rss sampled every 20 ms over the whole child, load included. */
+  /** Browser engines: the summed RSS of the Chromium process tree (others: measureEngine samples its process). */
+  peakRssBytes?: number;
+}
+
+interface EngineSpec {
+  /** The file the parent must write before the run. */
+  needs?: keyof EngineFiles;
+  /** Runs in a browser: the parent builds bench/browser/ first. */
+  browser?: boolean;
+  run(m: ModelSource, plan: Plan, files: EngineFiles): Promise<EngineRun>;
+}
+
+const ENGINE_SPECS = {
+  'ccmem-node': { run: (m, plan) => runCcmemNode(m, plan) },
+  'ccmem-chromium': {
+    needs: 'folder',
+    browser: true,
+    run: (_m, plan, f) => runCcmemChromium(plan, f.folder, SWIFTSHADER),
+  },
+  'ccmem-chromium-lavapipe': {
+    needs: 'folder',
+    browser: true,
+    run: (_m, plan, f) => runCcmemChromium(plan, f.folder, LAVAPIPE_GLES),
+  },
+  'llama.cpp': { needs: 'gguf', run: (m, plan, f) => runLlamaCpp(m, plan, f.gguf) },
+  wllama: { needs: 'gguf', browser: true, run: (m, plan, f) => runWllama(m, plan, f.gguf) },
+  // PyTorch eager Hugging Face generation: the server-side peer on a machine with a GPU (bench/gpu.sh)
+  torch: { needs: 'folder', run: (m, plan, f) => runTorch(m, plan, f.folder) },
+} satisfies Record<string, EngineSpec>;
+
+export type Engine = keyof typeof ENGINE_SPECS;
+export const ENGINES = Object.keys(ENGINE_SPECS) as Engine[];
+/** What `npm run bench` runs by default: everything that runs on this kind of machine (no torch here). */
+export const DEFAULT_ENGINES = ENGINES.filter((e) => e !== 'torch');
+export const engineSpec = (engine: Engine): EngineSpec => ENGINE_SPECS[engine];
+
+export interface EngineResult extends EngineRun {
+  engine: Engine;
+  /** process.memoryUsage().rss sampled every 20 ms over the whole child, load included, or the runner's own. */
   peakRssBytes: number;
   loadAverage: { start: number[]; end: number[] };
 }
 
-/** BOS, then seeded random ids above the special ones. */
-export function promptIds(n: number, vocab: number, bos: number, seed: number): number[] {
-  const r = mulberry32(seed);
-  return [bos, ...Array.from({ length: n - 1 }, () => 3 + Math.floor(r() * (vocab - 3)))];
-}
-
-/** Generation runs: one per repetition, each a fresh session/context. */
-type Generate = (prompt: number[], newTokens: number) => Promise<RunTiming>;
-
-async function timedRuns(m: ModelSource, plan: Plan, generate: Generate) {
-  const { vocabSize, bosTokenId } = m.config;
-  const ids = (n: number, run: number) => promptIds(n, vocabSize, bosTokenId ?? 1, plan.seed + run);
-  await generate(ids(16, 1000), 4); // warm-up, not recorded
-  const runs: RunTiming[] = [];
-  const longRuns: RunTiming[] = [];
-  for (let i = 0; i < plan.runs; i++) runs.push(await generate(ids(plan.prompt, i), plan.decode));
-  if (plan.longPrompt) for (let i = 0; i < plan.runs; i++) longRuns.push(await generate(ids(plan.longPrompt, i), 1));
-  return { runs, longRuns };
-}
-
 async function ccmemModel(gpu: Gpu, m: ModelSource): Promise<LoadedModel> {
-  const loaded = m.folder
-    ? await loadModel(gpu, m.folder)
-    : await (async () => {
-        const format = m.dtype === 'f32' ? 'f32' : gpu.features.f16 ? 'f16' : 'f16p';
-        const owner = 'bench-weights';
-        const weights = await uploadWeights(gpu, m.config, m.read, { format, owner });
-        return { gpu, id: m.name, config: m.config, weights, tokenizer: undefined, owner };
-      })();
-  return { ...loaded, config: { ...loaded.config, eosTokenIds: [] }, tokenizer: undefined };
+  if (m.folder) return withoutEos(await loadModel(gpu, m.folder));
+  const format = m.dtype === 'f32' ? 'f32' : gpu.features.f16 ? 'f16' : 'f16p';
+  const owner = 'bench-weights';
+  const weights = await uploadWeights(gpu, m.config, m.read, { format, owner });
+  return withoutEos({ gpu, id: m.name, config: m.config, weights, tokenizer: undefined, owner });
 }
 
-async function runCcmem(m: ModelSource, plan: Plan) {
+async function runCcmemNode(m: ModelSource, plan: Plan): Promise<EngineRun> {
   const gpu = await acquireGpu({ gpu: await nodeGpu() });
   try {
     const t = performance.now();
     const model = await ccmemModel(gpu, m);
     const loadMs = performance.now() - t;
-    const generate: Generate = async (prompt, newTokens) => {
-      const session = new Session(model, { capacity: Math.min(prompt.length + newTokens, m.config.maxPositions) });
-      try {
-        const it = session.generate(prompt, { maxNewTokens: newTokens, temperature: 0 });
-        let step = await it.next();
-        while (!step.done) step = await it.next();
-        const u = step.value.usage;
-        return {
-          promptTokens: u.promptTokens,
-          newTokens: u.completionTokens,
-          timeToFirstTokenMs: u.timeToFirstTokenMs,
-          prefillTokensPerSecond: u.prefillTokensPerSecond,
-          decodeTokensPerSecond: u.decodeTokensPerSecond,
-        };
-      } finally {
-        session.dispose();
-      }
-    };
-    const timings = await timedRuns(m, plan, generate);
-    const format = model.weights.format;
-    return {
-      detail: `${gpu.adapterName}, ${format} weights`,
-      adapter: gpu.adapterName,
-      loadMs,
-      ...timings,
-      peakGpuBytes: gpu.ledger.snapshot().peak,
-    };
+    return { loadMs, ...(await ccmemRuns(gpu, model, plan)) };
   } finally {
     gpu.destroy();
   }
@@ -143,7 +117,7 @@ interface NodeLlamaCpp {
 const LLAMA_ENTRY = 'peers/node_modules/node-llama-cpp/dist/index.js';
 
 /** Greedy generation with llama.cpp's own sampler (CPU, f32 KV cache, flash attention off, whole prompt in one batch). */
-async function runLlamaCpp(m: ModelSource, plan: Plan, ggufPath: string) {
+async function runLlamaCpp(m: ModelSource, plan: Plan, ggufPath: string): Promise<EngineRun> {
   const entry = resolve(LLAMA_ENTRY);
   if (!existsSync(entry)) throw new Error(`llama.cpp peer not installed: ${entry} is missing (run npm ci in peers/)`);
   const { getLlama } = (await import(pathToFileURL(entry).href)) as NodeLlamaCpp;
@@ -192,7 +166,7 @@ async function runLlamaCpp(m: ModelSource, plan: Plan, ggufPath: string) {
     return {
       detail: `CPU, ${plan.threads} of ${cpus().length} threads, ${m.dtype} weights`,
       loadMs,
-      ...(await timedRuns(m, plan, generate)),
+      ...(await timedRuns(m.config, plan, generate)),
     };
   } finally {
     await model.dispose();
@@ -204,7 +178,7 @@ export async function measureEngine(
   engine: Engine,
   m: ModelSource,
   plan: Plan,
-  ggufPath: string,
+  files: EngineFiles,
 ): Promise<EngineResult> {
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => {
@@ -212,9 +186,9 @@ export async function measureEngine(
   }, 20);
   const start = loadavg();
   try {
-    const r = engine === 'ccmem' ? await runCcmem(m, plan) : await runLlamaCpp(m, plan, ggufPath);
+    const r = await ENGINE_SPECS[engine].run(m, plan, files);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    return { engine, ...r, peakRssBytes: peakRss, loadAverage: { start, end: loadavg() } };
+    return { engine, ...r, peakRssBytes: r.peakRssBytes ?? peakRss, loadAverage: { start, end: loadavg() } };
   } finally {
     clearInterval(sampler);
   }

@@ -1,8 +1,11 @@
-// Benchmark: ccmem in Node (Dawn, lavapipe by default) against native llama.cpp (node-llama-cpp, CPU) on the
-// same weights (stories260K, the SmolLM2-135M shape with random f16 weights), exported to GGUF for the peer.
-// Each engine runs in a child process of this script, one after the other (they share the same cores),
-// so each peak RSS is that engine's own. Writes the bench:peers section of BENCHMARKS.md, or one JSON
-// document on stdout with --json. Progress goes to stderr. See bench/README.md.
+// Benchmark: ccmem against llama.cpp on the same weights (stories260K, the SmolLM2-135M shape with random
+// f16 weights): ccmem in Node (Dawn, lavapipe by default) against native llama.cpp (node-llama-cpp, CPU),
+// and ccmem in headless Chromium (a Web Worker; WebGPU on SwiftShader, or lavapipe through ANGLE) against
+// wllama (llama.cpp in WebAssembly) in the same browser. The peers read a GGUF export, ccmem in Chromium a
+// Hugging Face folder over HTTP. Each engine runs in a child process of this script (a browser engine: in a
+// fresh Chromium started by that child), one after the other (they share the same cores), so each peak
+// RSS is that engine's own. Writes the bench:peers section of BENCHMARKS.md, or one JSON document on stdout
+// with --json. Progress goes to stderr. See bench/README.md.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,19 +14,38 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { log, runMain, UsageError } from './cli.js';
 import { writeSection } from './markdown.js';
-import { ENGINES, type Engine, type EngineResult, measureEngine, type Plan } from './peers-engines.js';
-import { BENCH_MODELS, type BenchModel, ggufBytes, modelSource } from './peers-models.js';
+import { buildBrowserPages } from './peers-chromium.js';
+import {
+  DEFAULT_ENGINES,
+  ENGINES,
+  type Engine,
+  type EngineFiles,
+  type EngineResult,
+  engineSpec,
+  measureEngine,
+} from './peers-engines.js';
+import {
+  BENCH_MODELS,
+  type BenchModel,
+  DEFAULT_MODELS,
+  ggufBytes,
+  type ModelSource,
+  modelSource,
+  writeModelFolder,
+} from './peers-models.js';
 import { type PeersResult, peersSection } from './peers-report.js';
+import type { Plan } from './peers-runs.js';
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick            1 run, 128-token prompt, 32 decoded tokens, no 512-token prefill (under 5 minutes)
+  --quick            1 run, 32-token prompt, 8 decoded tokens, no 512-token prefill (a smoke run, see bench/README.md)
   --runs N           runs per engine and model (default 3; 1 with --quick)
-  --prompt P         prompt tokens of the generation runs (default 128)
-  --long-prompt L    prompt of the prefill-only runs, 0 for none (default 512; 0 with --quick)
-  --decode D         greedy tokens per generation run (default 128; 32 with --quick)
-  --threads T        llama.cpp threads (default 1: more spin-wait on shared cores, see bench/README.md)
-  --models LIST      comma-separated subset of ${BENCH_MODELS.join(',')}
-  --engines LIST     comma-separated subset of ${ENGINES.join(',')}
+  --prompt P         prompt tokens of the generation runs (default 128; 32 with --quick)
+  --long-prompt L    prompt of the prefill-only runs, 0 for none (default 512, capped at a model's positions
+                     minus one; 0 with --quick)
+  --decode D         greedy tokens per generation run (default 128; 8 with --quick)
+  --threads T        llama.cpp and wllama threads (default 1: more spin-wait on shared cores, see bench/README.md)
+  --models LIST      comma-separated, of ${BENCH_MODELS.join(',')} (default ${DEFAULT_MODELS.join(',')})
+  --engines LIST     comma-separated, of ${ENGINES.join(',')} (default ${DEFAULT_ENGINES.join(',')})
   --seed S           random weights and prompts seed (default 1)
   --out FILE         markdown file whose bench:peers section is replaced (default BENCHMARKS.md)
   --dry-run          write no markdown
@@ -41,12 +63,12 @@ function options() {
     options: {
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
-      prompt: { type: 'string', default: '128' },
+      prompt: { type: 'string' },
       'long-prompt': { type: 'string' },
       decode: { type: 'string' },
       threads: { type: 'string', default: '1' },
-      models: { type: 'string', default: BENCH_MODELS.join(',') },
-      engines: { type: 'string', default: ENGINES.join(',') },
+      models: { type: 'string', default: DEFAULT_MODELS.join(',') },
+      engines: { type: 'string', default: DEFAULT_ENGINES.join(',') },
       seed: { type: 'string', default: '1' },
       out: { type: 'string', default: 'BENCHMARKS.md' },
       'dry-run': { type: 'boolean', default: false },
@@ -54,7 +76,7 @@ function options() {
       help: { type: 'boolean', default: false },
       // internal: measure one engine on one model in this process (see spawnEngine)
       child: { type: 'string' },
-      gguf: { type: 'string' },
+      'child-files': { type: 'string' },
       'child-plan': { type: 'string' },
     },
   });
@@ -69,9 +91,9 @@ function options() {
     ? JSON.parse(values['child-plan'])
     : {
         runs: int('runs', values.runs ?? (q ? '1' : '3')),
-        prompt: int('prompt', values.prompt, 2),
+        prompt: int('prompt', values.prompt ?? (q ? '32' : '128'), 2),
         longPrompt: int('long-prompt', values['long-prompt'] ?? (q ? '0' : '512'), 0),
-        decode: int('decode', values.decode ?? (q ? '32' : '128'), 2),
+        decode: int('decode', values.decode ?? (q ? '8' : '128'), 2),
         threads: int('threads', values.threads),
         seed: int('seed', values.seed),
       };
@@ -93,15 +115,15 @@ function commandLine(): string {
 }
 
 /** Runs this script as `--child` for one engine and model; its stdout is the EngineResult. */
-function spawnEngine(engine: Engine, model: BenchModel, gguf: string, plan: Plan): Promise<EngineResult> {
+function spawnEngine(engine: Engine, model: BenchModel, files: EngineFiles, plan: Plan): Promise<EngineResult> {
   const args = [
     process.argv[1]!,
     '--child',
     engine,
     '--models',
     model,
-    '--gguf',
-    gguf,
+    '--child-files',
+    JSON.stringify(files),
     '--child-plan',
     JSON.stringify(plan),
   ];
@@ -119,28 +141,39 @@ function spawnEngine(engine: Engine, model: BenchModel, gguf: string, plan: Plan
   });
 }
 
+/** Writes the file an engine reads: the GGUF export or the Hugging Face folder. */
+async function writeEngineFile(need: keyof EngineFiles, source: ModelSource, files: EngineFiles): Promise<void> {
+  if (need === 'folder') return writeModelFolder(source, files.folder);
+  const bytes = await ggufBytes(source).catch((e) => {
+    throw new Error(`GGUF export failed: ${e}`, { cause: e });
+  });
+  writeFileSync(files.gguf, bytes);
+}
+
 async function measure(o: Options): Promise<PeersResult> {
   const dir = mkdtempSync(join(tmpdir(), 'ccmem-bench-peers-'));
   const loads: number[][] = [];
   const models: PeersResult['models'] = [];
-  let adapter = 'none (ccmem not run)';
+  let adapter = 'none (ccmem not run in Node)';
+  let pagesBuilt: Promise<void> | undefined;
   try {
     for (const name of o.models) {
       const source = modelSource(name, o.plan.seed);
-      const gguf = join(dir, `${name}.gguf`);
+      const files: EngineFiles = { gguf: join(dir, `${name}.gguf`), folder: join(dir, name) };
+      const written = new Map<keyof EngineFiles, Promise<void>>();
       const engines: EngineResult[] = [];
       const failures: { engine: Engine; error: string }[] = [];
       for (const engine of o.engines) {
         loads.push(loadavg());
         log(`${name}: ${engine} ...`);
         try {
-          if (engine === 'llama.cpp') {
-            const bytes = await ggufBytes(source).catch((e) => {
-              throw new Error(`GGUF export failed: ${e}`, { cause: e });
-            });
-            writeFileSync(gguf, bytes);
+          const { needs, browser } = engineSpec(engine);
+          if (browser) await (pagesBuilt ??= buildBrowserPages());
+          if (needs) {
+            if (!written.has(needs)) written.set(needs, writeEngineFile(needs, source, files));
+            await written.get(needs);
           }
-          const r = await spawnEngine(engine, name, gguf, o.plan);
+          const r = await spawnEngine(engine, name, files, o.plan);
           if (r.adapter) adapter = r.adapter;
           const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]?.toFixed(1);
           log(
@@ -186,7 +219,8 @@ async function main(): Promise<void> {
   if (o.child) {
     const [engine] = list('engine', o.child, ENGINES);
     const [model] = o.models;
-    const result = await measureEngine(engine!, modelSource(model!, o.plan.seed), o.plan, o.gguf ?? '');
+    const files: EngineFiles = JSON.parse(o['child-files'] ?? '{}');
+    const result = await measureEngine(engine!, modelSource(model!, o.plan.seed), o.plan, files);
     process.stdout.write(JSON.stringify(result));
     return;
   }
