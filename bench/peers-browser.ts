@@ -33,7 +33,7 @@ export async function runCcmemChromium(plan: Plan, folder: string, profile: Chro
   return { ...r, detail: `Chromium ${version}, WebGPU on ${profile.label}: ${r.detail}`, peakRssBytes };
 }
 
-/** wllama (CPU, `plan.threads` threads) on the GGUF export. */
+/** wllama (CPU, `plan.wllamaThreads` threads) on the GGUF export. */
 export async function runWllama(m: ModelSource, plan: Plan, gguf: string): Promise<EngineRun> {
   checkBuilt();
   const esm = resolve(WLLAMA_ESM);

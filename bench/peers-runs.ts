@@ -14,8 +14,10 @@ export interface Plan {
   decode: number;
   /** Prompt of the prefill-only runs; 0 = none. */
   longPrompt: number;
-  /** CPU threads of llama.cpp and wllama. */
+  /** CPU threads of llama.cpp (and of the torch peer on a CPU). */
   threads: number;
+  /** wllama's threads (WebAssembly threads need the page cross-origin isolated). */
+  wllamaThreads: number;
   seed: number;
 }
 

@@ -43,7 +43,8 @@ const USAGE = `usage: npm run bench -- [options]
   --long-prompt L    prompt of the prefill-only runs, 0 for none (default 512, capped at a model's positions
                      minus one; 0 with --quick)
   --decode D         greedy tokens per generation run (default 128; 8 with --quick)
-  --threads T        llama.cpp and wllama threads (default 1: more spin-wait on shared cores, see bench/README.md)
+  --threads T        llama.cpp threads (default 1: its decode measured fastest so on these 2 cores, see bench/README.md)
+  --wllama-threads T wllama threads (default 2, as the issue sets it)
   --models LIST      comma-separated, of ${BENCH_MODELS.join(',')} (default ${DEFAULT_MODELS.join(',')})
   --engines LIST     comma-separated, of ${ENGINES.join(',')} (default ${DEFAULT_ENGINES.join(',')})
   --seed S           random weights and prompts seed (default 1)
@@ -67,6 +68,7 @@ function options() {
       'long-prompt': { type: 'string' },
       decode: { type: 'string' },
       threads: { type: 'string', default: '1' },
+      'wllama-threads': { type: 'string', default: '2' },
       models: { type: 'string', default: DEFAULT_MODELS.join(',') },
       engines: { type: 'string', default: DEFAULT_ENGINES.join(',') },
       seed: { type: 'string', default: '1' },
@@ -95,6 +97,7 @@ function options() {
         longPrompt: int('long-prompt', values['long-prompt'] ?? (q ? '0' : '512'), 0),
         decode: int('decode', values.decode ?? (q ? '8' : '128'), 2),
         threads: int('threads', values.threads),
+        wllamaThreads: int('wllama-threads', values['wllama-threads']),
         seed: int('seed', values.seed),
       };
   return {

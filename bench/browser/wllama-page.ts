@@ -54,7 +54,7 @@ async function run(req: WllamaRequest) {
     n_ctx: req.contextSize,
     n_batch: req.contextSize, // the whole prompt in one batch, as the llama.cpp peer
     n_ubatch: req.contextSize,
-    n_threads: req.plan.threads,
+    n_threads: req.plan.wllamaThreads,
     n_gpu_layers: 0, // CPU: wllama's WebGPU path is not what is compared here
     n_parallel: 1,
     cache_type_k: 'f32',
