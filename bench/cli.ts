@@ -6,6 +6,14 @@ export class UsageError extends Error {}
 
 export const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** A comma-separated flag value, each item one of `allowed`; `usage` is printed with an unknown one. */
+export function parseList<T extends string>(name: string, value: string, allowed: readonly T[], usage: string): T[] {
+  return value.split(',').map((v) => {
+    if (!allowed.includes(v as T)) throw new UsageError(`unknown ${name} ${v}\n${usage}`);
+    return v as T;
+  });
+}
+
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
     await main();

@@ -9,7 +9,7 @@ import { acquireGpu } from '../src/gpu/device.js';
 import { nodeGpu } from '../src/gpu/node.js';
 import type { WeightFormat } from '../src/gpu/tensor.js';
 import { parseConfig } from '../src/model/config.js';
-import { log, runMain, UsageError } from './cli.js';
+import { log, parseList, runMain, UsageError } from './cli.js';
 import { copyBandwidth, copyBytes, dispatchFloor } from './kernels-baseline.js';
 import { KERNELS, modelCases } from './kernels-cases.js';
 import { copyReadGBps, type KernelsResult, kernelsSection, type ShapeResult } from './kernels-report.js';
@@ -36,12 +36,8 @@ const USAGE = `usage: npm run bench:kernels -- [options]
   --dry-run          write no markdown
   --json             print one JSON document on stdout`;
 
-function list<T extends string>(name: string, value: string, allowed: readonly T[]): T[] {
-  return value.split(',').map((v) => {
-    if (!allowed.includes(v as T)) throw new UsageError(`unknown ${name} ${v}\n${USAGE}`);
-    return v as T;
-  });
-}
+const list = <T extends string>(name: string, value: string, allowed: readonly T[]) =>
+  parseList(name, value, allowed, USAGE);
 
 function options() {
   const { values } = parseArgs({

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { log, runMain, UsageError } from './cli.js';
+import { log, parseList, runMain, UsageError } from './cli.js';
 import { writeSection } from './markdown.js';
 import { buildBrowserPages } from './peers-chromium.js';
 import {
@@ -52,12 +52,8 @@ const USAGE = `usage: npm run bench -- [options]
   --dry-run          write no markdown
   --json             print one JSON document on stdout`;
 
-function list<T extends string>(name: string, value: string, allowed: readonly T[]): T[] {
-  return value.split(',').map((v) => {
-    if (!allowed.includes(v as T)) throw new UsageError(`unknown ${name} ${v}\n${USAGE}`);
-    return v as T;
-  });
-}
+const list = <T extends string>(name: string, value: string, allowed: readonly T[]) =>
+  parseList(name, value, allowed, USAGE);
 
 function options() {
   const { values } = parseArgs({
