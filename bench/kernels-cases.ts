@@ -33,6 +33,8 @@ export interface Operand {
   init: Init;
   /** Read from memory on every call in a real forward (weights, KV cache): rotated across copies when timed. */
   streamed?: boolean;
+  /** A weight matrix: stored in the layout the engine gives it on this adapter (blocked on CPU adapters). */
+  weight?: boolean;
 }
 
 export type Tensors = Record<string, Tensor>;
@@ -94,7 +96,7 @@ function matmulCase(
   const wRows = swiglu ? 2 * n : n;
   const operands: Record<string, Operand> = {
     x: { ...f32(rows, k), init: { uniform: 1 } },
-    w: { shape: [wRows, k], format: wf, init: { uniform: Math.sqrt(3 / k) }, streamed: true },
+    w: { shape: [wRows, k], format: wf, init: { uniform: Math.sqrt(3 / k) }, streamed: true, weight: true },
     out: { ...f32(rows, n), init: 'zeros' },
   };
   const checked = Math.max(1, Math.min(rows, Math.floor(REFERENCE_MACS / (wRows * k))));
@@ -207,7 +209,7 @@ function embeddingCase(c: ModelConfig, op: string, rows: number, wf: WeightForma
   const { hiddenSize: dim, vocabSize: vocab } = c;
   const operands: Record<string, Operand> = {
     ids: { shape: [rows], format: 'u32', init: { ids: vocab } },
-    table: { shape: [vocab, dim], format: wf, init: { uniform: 1 } },
+    table: { shape: [vocab, dim], format: wf, init: { uniform: 1 }, weight: true },
     out: { ...f32(rows, dim), init: 'zeros' },
   };
   return {

@@ -85,7 +85,8 @@ export function kernelsSection(r: KernelsResult): string {
       `Node ${r.machine.node}, load average ${r.machine.loadAverage.map((l) => fixed(l[0] ?? 0, 2)).join(' → ')}.`,
     '',
     `Adapter: ${r.machine.adapter}; shader-f16 ${f.f16 ? 'yes' : 'no'}, subgroups ${f.subgroups ? 'yes' : 'no'}, ` +
-      `timestamp-query ${f.timestampQuery ? 'yes' : 'no'}. Weights ${r.weights}. Times are ` +
+      `timestamp-query ${f.timestampQuery ? 'yes' : 'no'}. Weights ${r.weights}, in the layout the engine gives them ` +
+      `here (blocked on CPU adapters, where the row-major coop design is n/a). Times are ` +
       (r.timing === 'timestamp-query' ? 'GPU timestamps' : 'wall clock (no timestamp-query)') +
       ' per call, the median of several submits of `calls` back-to-back calls (see bench/README.md).',
     '',

@@ -4,7 +4,15 @@ import { CcmemError } from '../src/errors.js';
 import { Batch } from '../src/gpu/batch.js';
 import type { Gpu } from '../src/gpu/device.js';
 import { roundToF16 } from '../src/gpu/half.js';
-import { createTensor, isHalf, storageBytes, type Tensor, uploadTensor, uploadU32 } from '../src/gpu/tensor.js';
+import {
+  canBlock,
+  createTensor,
+  isHalf,
+  storageBytes,
+  type Tensor,
+  uploadTensor,
+  uploadU32,
+} from '../src/gpu/tensor.js';
 import { mulberry32 } from '../src/util/random.js';
 import type { HostArray, KernelCase, Operand, Tensors } from './kernels-cases.js';
 import type { Timer, Timing, TimingPlan } from './kernels-timing.js';
@@ -57,10 +65,14 @@ function hostData(o: Operand, seed: number): HostArray {
   return Uint32Array.from({ length: n }, () => Math.floor(r() * init.ids));
 }
 
+/** Weights take the engine's layout for this adapter (src/model/weights.ts): blocked on CPU adapters. */
+const blockedOn = (gpu: Gpu, o: Operand) =>
+  o.weight === true && gpu.features.cpuEmulator !== undefined && canBlock(o.format, o.shape);
+
 function upload(gpu: Gpu, owner: string, label: string, o: Operand, data: HostArray): Tensor {
   const req = { tag: 'scratch' as const, owner, label, shape: o.shape };
   if (o.format === 'u32') return uploadU32(gpu, req, data as Uint32Array);
-  return uploadTensor(gpu, { ...req, format: o.format }, data as Float32Array);
+  return uploadTensor(gpu, { ...req, format: o.format, blocked: blockedOn(gpu, o) }, data as Float32Array);
 }
 
 function maxError(got: HostArray, want: HostArray): number {
@@ -106,7 +118,15 @@ export async function runCase(timer: Timer, kc: KernelCase, plan: TimingPlan, se
       const copy: Tensors = { ...first };
       for (const [name, o] of entries) {
         if (!o.streamed) continue;
-        const t = createTensor(gpu, { tag: 'scratch', owner, label: `${name}-${s}`, shape: o.shape, format: o.format });
+        const label = `${name}-${s}`;
+        const t = createTensor(gpu, {
+          tag: 'scratch',
+          owner,
+          label,
+          shape: o.shape,
+          format: o.format,
+          blocked: blockedOn(gpu, o),
+        });
         b.copy(first[name]!.buffer, 0, t.buffer, 0, t.buffer.size);
         copy[name] = t;
       }

@@ -41,16 +41,12 @@ export function matmulVariantFits(variant: MatmulVariant, w: Tensor, k: number):
 
 /**
  * The design for this adapter and shape, from bench:kernels measurements: on GPUs the cooperative GEMV
- * for decode-sized products; on CPU-emulated adapters the barrier-free tiles, with 16-byte weight loads
- * (on lavapipe 2-4x the pair loads for GEMV) except for many-row products on llvmpipe, where the pair
- * loads' smaller per-invocation state measured faster.
+ * for decode-sized products and tiles for more rows; on CPU-emulated adapters the barrier-free tiles with
+ * 16-byte weight loads (on lavapipe, with the blocked layout, 2.2x the pair loads for the LM head GEMV
+ * and 1.1-1.6x for 128-row GEMMs).
  */
 export function chooseMatmulVariant(gpu: Gpu, rows: number, w: Tensor, k: number): MatmulVariant {
-  const emulator = gpu.features.cpuEmulator;
-  const few = rows <= COOP_MAX_ROWS;
-  let wanted: MatmulVariant = 'tiled8';
-  if (!emulator && few) wanted = 'coop';
-  if (emulator === 'llvmpipe' && !few) wanted = 'tiled';
+  const wanted: MatmulVariant = !gpu.features.cpuEmulator && rows <= COOP_MAX_ROWS ? 'coop' : 'tiled8';
   return matmulVariantFits(wanted, w, k) ? wanted : 'tiled';
 }
 
