@@ -42,7 +42,7 @@ function versionRow(c: CaseResult, v: VersionResult, copyRead: number): string[]
   const name = `${v.name}${v.chosen && c.versions.length > 1 ? ' *' : ''}`;
   const err = v.maxError === 0 ? '0' : v.maxError.toExponential(1);
   const head = [c.kernel, c.op, c.shape, name];
-  if (!v.fits) return [...head, 'n/a', '-', '-', '-', '-', '-', 'shape does not fit'];
+  if (!v.fits) return [...head, 'n/a', '-', '-', '-', '-', '-', 'does not fit (shape or layout)'];
   if (!v.timing) return [...head, 'FAILED', '-', '-', '-', '-', '-', `${err} > ${c.tolerance}`];
   const t = callMs(v.timing);
   const readGBps = c.bytesRead / t / 1e6;
