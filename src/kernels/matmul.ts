@@ -27,7 +27,10 @@ export interface LoraArgs {
 export const MATMUL_VARIANTS = ['tiled', 'tiled8', 'coop'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 
-/** Rows up to which `coop` (one workgroup per few outputs, all rows at once) beats tiling on a GPU. */
+/**
+ * Rows up to which GPUs use `coop` (one workgroup per few outputs, all rows at once): decode and short
+ * chunks. The design choice for real GPUs is not measured yet (bench/gpu.sh runs bench:kernels there).
+ */
 const COOP_MAX_ROWS = 4;
 
 /**
@@ -40,10 +43,10 @@ export function matmulVariantFits(variant: MatmulVariant, w: Tensor, k: number):
 }
 
 /**
- * The design for this adapter and shape, from bench:kernels measurements: on GPUs the cooperative GEMV
- * for decode-sized products and tiles for more rows; on CPU-emulated adapters the barrier-free tiles with
- * 16-byte weight loads (on lavapipe, with the blocked layout, 2.2x the pair loads for the LM head GEMV
- * and 1.1-1.6x for 128-row GEMMs).
+ * The design for this adapter and shape. On CPU-emulated adapters, measured with bench:kernels: the
+ * barrier-free tiles with 16-byte weight loads (on lavapipe, with the blocked layout, 2.2x the pair loads
+ * for the LM head GEMV and 1.1-1.6x for 128-row GEMMs). On GPUs, by design until measured there: the
+ * cooperative GEMV (coalesced reads, subgroup reductions) for decode-sized products, tiles for more rows.
  */
 export function chooseMatmulVariant(gpu: Gpu, rows: number, w: Tensor, k: number): MatmulVariant {
   const wanted: MatmulVariant = !gpu.features.cpuEmulator && rows <= COOP_MAX_ROWS ? 'coop' : 'tiled8';
