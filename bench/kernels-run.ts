@@ -67,7 +67,7 @@ function hostData(o: Operand, seed: number): HostArray {
 
 /** Weights take the engine's layout for this adapter (src/model/weights.ts): blocked on CPU adapters. */
 const blockedOn = (gpu: Gpu, o: Operand) =>
-  o.weight === true && gpu.features.cpuEmulator !== undefined && canBlock(o.format, o.shape);
+  o.weight === true && gpu.features.cpuEmulated && canBlock(o.format, o.shape);
 
 function upload(gpu: Gpu, owner: string, label: string, o: Operand, data: HostArray): Tensor {
   const req = { tag: 'scratch' as const, owner, label, shape: o.shape };

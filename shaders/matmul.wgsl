@@ -2,8 +2,8 @@
 //   + (bias ? bias[n] : 0) + (lora ? gate[r] * lora_scale * sum_j lora_u[r, j] * lora_b[n, j] : 0).
 // Each invocation computes a tile of RT rows x NT outputs, so one read of W feeds RT rows and one read of
 // x feeds NT outputs. W is read in pairs, or with VEC8 eight at a time (16-byte loads of f16: on
-// CPU-emulated adapters every per-invocation load is a gather, so wider loads mean fewer of them). Tile rows/columns past the edge read clamped (valid) addresses and
-// skip the write. No barriers or workgroup memory: CPU-emulated adapters run plain loops fastest.
+// CPU-emulated adapters every per-invocation load is a gather, so wider loads mean fewer of them). Tile
+// rows/columns past the edge read clamped (valid) addresses and skip the write. No barriers or workgroup memory: CPU-emulated adapters run plain loops fastest.
 // With GATED (the LoRA-down pass u = X A^T), tiles whose rows all have gate 0 write nothing.
 // With SWIGLU, W is [2N, K] (gate rows, then up rows) and out = silu(x . gate) * (x . up): the MLP's
 // gate/up projections and SwiGLU in one pass.
@@ -52,12 +52,21 @@ fn main(
 #if VEC8
   var wb: array<u32, NW>;
   for (var i = 0u; i < NW; i++) { wb[i] = w_row_base(wrow[i], p.w_stride) / 8u; }
-  // unrolled by four by hand; K8 is k / 8 as a constant in single-row pipelines (which the compiler then
-  // unrolls fully) and read from the parameters otherwise (a full unroll of RT > 1 compiles for seconds)
+  // K8 is k / 8 as a constant in single-row pipelines (which the compiler then unrolls fully: about twice
+  // as fast on lavapipe) and read from the parameters otherwise (a full unroll of RT > 1 compiles for seconds)
   let k8 = {{K8}};
   for (var c = 0u; c < k8; c++) {
-    let cu = c;
-#include "matmul_dot8"
+    var xlo: array<vec4<f32>, RT>;
+    var xhi: array<vec4<f32>, RT>;
+    for (var j = 0u; j < RT; j++) {
+      let b = xb[j] / 4u + 2u * c;
+      xlo[j] = x[b];
+      xhi[j] = x[b + 1u];
+    }
+    for (var i = 0u; i < NW; i++) {
+      let wv = w8(wb[i] + c * W_CHUNK_STEP);
+      for (var j = 0u; j < RT; j++) { acc[j * NW + i] += dot(xlo[j], wv.lo) + dot(xhi[j], wv.hi); }
+    }
   }
 #else
   var wb: array<u32, NW>;

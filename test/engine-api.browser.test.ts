@@ -7,11 +7,10 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSyn
 import { join, relative, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { GenerationResult, LedgerSnapshot, MemoryStats } from '../src/index.js';
 import type { CcmemModule } from './browser/engine/page.js';
-import { type BrowserEnv, type ServedModel, serveModel, startBrowserEnv } from './helpers/browser.js';
-import { storiesFiles } from './helpers/stories.js';
+import { browserEnvWithStories } from './helpers/browser.js';
 
 const TURNS = ['Hi, I am Ada.', 'Tell me a story about a cat.', 'What was my name?'];
 
@@ -88,20 +87,11 @@ async function chatScenario(s: Scenario): Promise<Report> {
   };
 }
 
-let env: BrowserEnv | undefined;
-let model: ServedModel | undefined;
-beforeAll(async () => {
-  env = await startBrowserEnv();
-  model = serveModel(env, 'stories260K', storiesFiles());
-});
-afterAll(async () => {
-  model?.remove();
-  await env?.close();
-});
+const { env, modelUrl } = browserEnvWithStories();
 
 describe('createEngine in Chromium (stories260K)', () => {
   const inPage = <T>(fn: (page: Page) => Promise<T>) =>
-    env!.withPage('/test/browser/engine/', async (page) => {
+    env().withPage('/test/browser/engine/', async (page) => {
       await page.waitForFunction(() => 'ccmem' in window);
       return fn(page);
     });
@@ -110,7 +100,7 @@ describe('createEngine in Chromium (stories260K)', () => {
     ['window', { policy: 'window', window: 48 }],
     ['full', { policy: 'full' }],
   ] as const)('%s policy: streamed turns, stop, memory, export/import, dispose', async (policy, options) => {
-    const r = await inPage((page) => page.evaluate(chatScenario, { model: model!.url, memory: options, turns: TURNS }));
+    const r = await inPage((page) => page.evaluate(chatScenario, { model: modelUrl(), memory: options, turns: TURNS }));
     expect(r.info.policy).toBe(policy);
     expect(r.info.gpu.toLowerCase()).toContain('swiftshader');
     const weights = r.progress.filter((p) => p.file === 'model.safetensors');
@@ -161,7 +151,7 @@ describe('createEngine in Chromium (stories260K)', () => {
         } catch (e) {
           return { isCcmemError: e instanceof CcmemError, code: (e as { code?: string }).code, message: String(e) };
         }
-      }, model!.url),
+      }, modelUrl()),
     );
     expect(e).toMatchObject({ isCcmemError: true, code: 'MODEL_FORMAT' });
     expect(e!.message).toContain('sha256');
@@ -196,7 +186,7 @@ describe('createEngine in Chromium (stories260K)', () => {
         }
         await engine.dispose();
         return { first, chunks, again, replies };
-      }, model!.url),
+      }, modelUrl()),
     );
     expect(r.first.object).toBe('chat.completion');
     expect(r.first.choices[0]!.message.role).toBe('assistant');
@@ -223,11 +213,11 @@ describe('the built package in a consumer app', () => {
 
   it('builds with tsc and Vite, and chats in Chromium through its own bundled worker', async () => {
     dir = await buildConsumerApp();
-    const r = await env!.withPage(`/${relative(process.cwd(), dir)}/app/dist/index.html`, async (page) => {
+    const r = await env().withPage(`/${relative(process.cwd(), dir)}/app/dist/index.html`, async (page) => {
       await page.waitForFunction(() => 'runConsumer' in window);
       return page.evaluate(
         (url) => (window as unknown as { runConsumer: (u: string) => Promise<ConsumerReport> }).runConsumer(url),
-        model!.url,
+        modelUrl(),
       );
     });
     expect(r.deltas.length).toBeGreaterThan(1);

@@ -11,14 +11,12 @@ export interface GpuFeatures {
   readonly f16: boolean;
   readonly subgroups: boolean;
   /**
-   * Set when the adapter runs shaders on the CPU (SwiftShader, Mesa llvmpipe/lavapipe, another fallback
-   * adapter): there barriers and workgroup memory are expensive and every per-invocation load is a
-   * gather, so kernels pick designs without them (and some tune per emulator).
+   * The adapter runs shaders on the CPU (SwiftShader, Mesa llvmpipe/lavapipe, another fallback adapter):
+   * there barriers and workgroup memory are expensive and every per-invocation load is a gather, so
+   * kernels pick designs without them and weights take the blocked layout.
    */
-  readonly cpuEmulator: CpuEmulator | undefined;
+  readonly cpuEmulated: boolean;
 }
-
-export type CpuEmulator = 'swiftshader' | 'llvmpipe' | 'other';
 
 export interface AcquireOptions {
   /** The WebGPU entry point; defaults to navigator.gpu (Node: pass `await nodeGpu()`). */
@@ -73,15 +71,13 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   } catch (cause) {
     throw webgpuUnavailable(`The WebGPU device could not be created: ${String(cause)}`);
   }
-  return new Gpu(device, adapter.info, { f16, subgroups, cpuEmulator: cpuEmulator(adapter.info) }, entry);
+  return new Gpu(device, adapter.info, { f16, subgroups, cpuEmulated: isCpuEmulated(adapter.info) }, entry);
 }
 
-function cpuEmulator(info: GPUAdapterInfo): CpuEmulator | undefined {
+function isCpuEmulated(info: GPUAdapterInfo): boolean {
   const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
-  if (/swiftshader/i.test(text)) return 'swiftshader';
-  if (/llvmpipe|lavapipe/i.test(text)) return 'llvmpipe';
   const fallback = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return fallback || /software|\bcpu\b/i.test(text) ? 'other' : undefined;
+  return fallback || /swiftshader|llvmpipe|lavapipe|software|\bcpu\b/i.test(text);
 }
 
 export class Gpu {

@@ -89,7 +89,7 @@ export function attention(b: Batch, a: AttentionArgs): void {
     ['u32', maskWords],
     ['u32', headDim],
   ]);
-  const wg = b.gpu.features.cpuEmulator ? CPU_WG : WG;
+  const wg = b.gpu.features.cpuEmulated ? CPU_WG : WG;
   const partial = b.gpu.pipeline('attention', {
     WG: wg,
     HD: headDim,

@@ -49,7 +49,7 @@ export function matmulVariantFits(variant: MatmulVariant, w: Tensor, k: number):
  * cooperative GEMV (coalesced reads, subgroup reductions) for decode-sized products, tiles for more rows.
  */
 export function chooseMatmulVariant(gpu: Gpu, rows: number, w: Tensor, k: number): MatmulVariant {
-  const wanted: MatmulVariant = !gpu.features.cpuEmulator && rows <= COOP_MAX_ROWS ? 'coop' : 'tiled8';
+  const wanted: MatmulVariant = !gpu.features.cpuEmulated && rows <= COOP_MAX_ROWS ? 'coop' : 'tiled8';
   return matmulVariantFits(wanted, w, k) ? wanted : 'tiled';
 }
 

@@ -60,8 +60,7 @@ export async function uploadWeights(
   const total = expectedShapes(config).size;
   let done = 0;
   // CPU-emulated adapters read blocked matrices much faster (Tensor.blocked); GPUs read row-major ones
-  const blocked = (shape: number[]) =>
-    (options.blocked ?? gpu.features.cpuEmulator !== undefined) && canBlock(format, shape);
+  const blocked = (shape: number[]) => (options.blocked ?? gpu.features.cpuEmulated) && canBlock(format, shape);
   const put = async (name: string, shape: number[], asMatrix: boolean): Promise<Tensor> => {
     const values = await read(name);
     const t = uploadTensor(

@@ -10,8 +10,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import path from 'node:path';
 import { type Browser, type ConsoleMessage, chromium, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll } from 'vitest';
 import viteConfig, { browserModelsDir } from '../../vite.config.js';
 import type { PageApi } from '../browser/page-kit.js';
+import { storiesFiles } from './stories.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -137,4 +139,22 @@ export function serveModel(env: BrowserEnv, name: string, files: Record<string, 
     url: new URL(`/models/${path.basename(dir)}/`, env.baseUrl).href,
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * For a test file whose tests all use one browser env serving stories260K: starts both before the file's
+ * tests and stops them after. The getters are for use inside tests.
+ */
+export function browserEnvWithStories(): { env: () => BrowserEnv; modelUrl: () => string } {
+  let env: BrowserEnv | undefined;
+  let model: ServedModel | undefined;
+  beforeAll(async () => {
+    env = await startBrowserEnv();
+    model = serveModel(env, 'stories260K', storiesFiles());
+  });
+  afterAll(async () => {
+    model?.remove();
+    await env?.close();
+  });
+  return { env: () => env!, modelUrl: () => model!.url };
 }

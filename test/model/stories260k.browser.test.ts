@@ -1,33 +1,24 @@
 // End-to-end conformance in headless Chromium: stories260K, converted from llama2.c in this process and
 // served over HTTP by the dev server, is loaded by byte ranges and decoded greedily with a Session inside
 // a module worker on SwiftShader WebGPU (no shader-f16), and must reproduce llama2.c's output exactly.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GenerateReport, GenerateRequest } from '../browser/generate/worker.js';
-import { type BrowserEnv, runInWorker, type ServedModel, serveModel, startBrowserEnv } from '../helpers/browser.js';
-import { storiesFiles, storiesGolden } from '../helpers/stories.js';
+import { browserEnvWithStories, runInWorker } from '../helpers/browser.js';
+import { storiesGolden } from '../helpers/stories.js';
 
 describe('stories260K in a browser worker', () => {
-  let env: BrowserEnv | undefined;
-  let model: ServedModel | undefined;
-  beforeAll(async () => {
-    env = await startBrowserEnv();
-    model = serveModel(env, 'stories260K', storiesFiles());
-  });
-  afterAll(async () => {
-    model?.remove();
-    await env?.close();
-  });
+  const { env, modelUrl } = browserEnvWithStories();
 
   it('loads over HTTP and reproduces llama2.c greedy decoding token for token', async () => {
     const golden = storiesGolden();
     const request: GenerateRequest = {
-      modelUrl: model!.url,
+      modelUrl: modelUrl(),
       prompt: golden.prompt,
       promptIds: golden.prompt_ids,
       maxNewTokens: golden.greedy_ids.length,
       capacity: 128, // llama2.c's 128 steps
     };
-    const r = await env!.withPage('/test/browser/generate/', (page) =>
+    const r = await env().withPage('/test/browser/generate/', (page) =>
       runInWorker<GenerateReport>(page, request, 150_000),
     );
     console.info(
