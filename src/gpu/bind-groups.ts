@@ -7,11 +7,17 @@ export type Binding = GPUBuffer | GPUBufferBinding;
 /** Entries past which the cache starts over (prefill shapes vary; decode needs a few hundred). */
 const MAX_ENTRIES = 8192;
 
+interface Entry {
+  group: GPUBindGroup;
+  /** The ids of the buffers it binds. */
+  bufferIds: number[];
+}
+
 export class BindGroupCache {
-  private readonly groups = new Map<string, GPUBindGroup>();
+  private readonly groups = new Map<string, Entry>();
   private readonly ids = new WeakMap<object, number>();
   /** Keys that mention each buffer id, so destroying a buffer drops its bind groups. */
-  private readonly keysOf = new Map<number, string[]>();
+  private readonly keysOf = new Map<number, Set<string>>();
   private nextId = 1;
 
   get(
@@ -28,24 +34,28 @@ export class BindGroupCache {
       this.id(pipeline),
       ...bindings.map((b) => (b ? `${this.id(b.buffer)}@${b.offset ?? 0}+${b.size ?? ''}` : '-')),
     ].join(' ');
-    let group = this.groups.get(key);
-    if (!group) {
-      if (this.groups.size >= MAX_ENTRIES) this.clear();
-      const entries: GPUBindGroupEntry[] = [];
-      bindings.forEach((resource, binding) => {
-        if (resource) entries.push({ binding, resource });
-      });
-      group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-      this.groups.set(key, group);
-      for (const b of bindings) if (b) this.keysFor(this.id(b.buffer)).push(key);
-    }
+    const cached = this.groups.get(key);
+    if (cached) return cached.group;
+    if (this.groups.size >= MAX_ENTRIES) this.clear();
+    const entries: GPUBindGroupEntry[] = [];
+    bindings.forEach((resource, binding) => {
+      if (resource) entries.push({ binding, resource });
+    });
+    const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bufferIds = bindings.flatMap((b) => (b ? [this.id(b.buffer)] : []));
+    this.groups.set(key, { group, bufferIds });
+    for (const id of bufferIds) this.keysFor(id).add(key);
     return group;
   }
 
+  /** Drops the bind groups that bind `buffer`, and their keys from the other buffers they bind. */
   forget(buffer: GPUBuffer): void {
     const id = this.ids.get(buffer);
     if (id === undefined) return;
-    for (const key of this.keysOf.get(id) ?? []) this.groups.delete(key);
+    for (const key of this.keysOf.get(id) ?? []) {
+      for (const other of this.groups.get(key)?.bufferIds ?? []) if (other !== id) this.keysOf.get(other)?.delete(key);
+      this.groups.delete(key);
+    }
     this.keysOf.delete(id);
   }
 
@@ -63,10 +73,10 @@ export class BindGroupCache {
     return id;
   }
 
-  private keysFor(id: number): string[] {
+  private keysFor(id: number): Set<string> {
     let keys = this.keysOf.get(id);
     if (!keys) {
-      keys = [];
+      keys = new Set();
       this.keysOf.set(id, keys);
     }
     return keys;
