@@ -7,6 +7,7 @@ import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
+import { parseRange } from './test/helpers/http-range.js';
 
 const repoRoot = path.dirname(fileURLToPath(import.meta.url));
 const fixturesDir = path.resolve(repoRoot, '../shared/fixtures');
@@ -14,18 +15,6 @@ const fixturesDir = path.resolve(repoRoot, '../shared/fixtures');
 export const browserModelsDir = path.join(repoRoot, '.tmp/browser-models');
 
 const CONTENT_TYPES: Record<string, string> = { '.json': 'application/json', '.md': 'text/markdown' };
-
-/**
- * One `bytes=` range of a `size`-byte file as inclusive [start, end]; null when there is none (or it is
- * not a single byte range: the whole file is sent), 'unsatisfiable' when it starts past the end.
- */
-function parseRange(header: string | undefined, size: number): [number, number] | null | 'unsatisfiable' {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header ?? '');
-  if (!m || (m[1] === '' && m[2] === '')) return null;
-  const start = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1]);
-  const end = m[1] === '' || m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  return start <= end ? [start, end] : 'unsatisfiable';
-}
 
 /**
  * GET/HEAD <mount>/<file> from `dir`, with single byte ranges (the engine's HTTP model source reads

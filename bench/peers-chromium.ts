@@ -4,23 +4,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_BASE_ARGS } from '../test/helpers/chromium.js';
 import { log } from './cli.js';
 import { startBenchServer } from './peers-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const PAGES = 'bench/browser';
 /** Where buildBrowserPages writes the pages (gitignored). */
 export const BROWSER_DIST = '.tmp/bench-browser';
 const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
-
-const BASE_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /** How Chromium is started: its switches and the Vulkan driver its loader sees. */
 export interface ChromiumProfile {
@@ -34,7 +25,7 @@ export interface ChromiumProfile {
 /** WebGPU on Chromium's bundled SwiftShader (Dawn's Vulkan backend), as the browser tests run. */
 export const SWIFTSHADER: ChromiumProfile = {
   label: 'SwiftShader (Dawn Vulkan backend)',
-  args: [...BASE_ARGS, '--use-webgpu-adapter=swiftshader'],
+  args: [...CHROMIUM_BASE_ARGS, '--use-webgpu-adapter=swiftshader'],
   icd: undefined,
 };
 
@@ -46,7 +37,7 @@ export const SWIFTSHADER: ChromiumProfile = {
 export const LAVAPIPE_GLES: ChromiumProfile = {
   label: 'lavapipe through ANGLE (Dawn OpenGL ES backend, compatibility mode)',
   args: [
-    ...BASE_ARGS,
+    ...CHROMIUM_BASE_ARGS,
     '--ignore-gpu-blocklist',
     '--use-angle=vulkan',
     '--enable-features=Vulkan',

@@ -6,6 +6,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
+import { parseRange } from '../test/helpers/http-range.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html',
@@ -18,15 +19,6 @@ export interface BenchServer {
   /** http://127.0.0.1:PORT/ */
   readonly url: string;
   close(): Promise<void>;
-}
-
-/** The [start, end] of a single `bytes=a-b` range within `size` bytes; null for none or anything else. */
-function byteRange(header: string | undefined, size: number): [number, number] | null {
-  const m = /^bytes=(\d+)-(\d*)$/.exec(header ?? '');
-  if (!m) return null;
-  const start = Number(m[1]);
-  const end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
-  return start <= end ? [start, end] : null;
 }
 
 /** Serves `mounts` (URL prefix like '/model/' -> folder); the longest matching prefix wins. */
@@ -52,8 +44,14 @@ export async function startBenchServer(mounts: Record<string, string>): Promise<
       res.end();
       return;
     }
-    const range = byteRange(req.headers.range, size);
+    const range = parseRange(req.headers.range, size);
     res.setHeader('Accept-Ranges', 'bytes');
+    if (range === 'unsatisfiable') {
+      res.statusCode = 416;
+      res.setHeader('Content-Range', `bytes */${size}`);
+      res.end();
+      return;
+    }
     res.setHeader('Content-Type', TYPES[extname(file)] ?? 'application/octet-stream');
     res.setHeader('Content-Length', range ? range[1] - range[0] + 1 : size);
     if (range) {

@@ -12,6 +12,7 @@ import type { HookEvent } from '../src/devtools/hook.js';
 import type * as Devtools from '../src/devtools/index.js';
 import type { MemorySample } from '../src/devtools/stats.js';
 import { type BrowserEnv, startBrowserEnv } from './helpers/browser.js';
+import { CHROMIUM } from './helpers/chromium.js';
 
 const ARTIFACTS = path.resolve('test-artifacts');
 const TEST_PAGE = '/test/browser/blank.html';
@@ -247,7 +248,7 @@ describe('devtools memory panel', () => {
     beforeAll(async () => {
       await buildExtension(extDir);
       context = await chromium.launchPersistentContext('', {
-        executablePath: '/usr/bin/chromium',
+        executablePath: CHROMIUM,
         headless: true,
         args: ['--no-sandbox', `--disable-extensions-except=${extDir}`, `--load-extension=${extDir}`],
       });

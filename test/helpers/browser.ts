@@ -13,18 +13,10 @@ import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll } from 'vitest';
 import viteConfig, { browserModelsDir } from '../../vite.config.js';
 import type { PageApi } from '../browser/page-kit.js';
+import { CHROMIUM, CHROMIUM_BASE_ARGS } from './chromium.js';
 import { storiesFiles } from './stories.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--use-webgpu-adapter=swiftshader',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+const CHROMIUM_ARGS = [...CHROMIUM_BASE_ARGS, '--use-webgpu-adapter=swiftshader'];
 
 export interface BrowserEnv {
   readonly baseUrl: string;
