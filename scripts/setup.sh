@@ -3,7 +3,8 @@
 #   - Debian's chromium: /usr/bin/chromium for the browser tests, and SwiftShader's Vulkan driver
 #     (no shader-f16) for the GPU tests;
 #   - Mesa lavapipe >= 25 from bookworm-backports (shader-f16, subgroups): Dawn refuses bookworm's 22.3;
-#   - npm packages: `npm ci` here, `npm ci --omit=optional` in peers/ (node-llama-cpp without its GPU builds).
+#   - npm packages: `npm ci` here, `npm ci --omit=optional` in peers/ (node-llama-cpp without its GPU builds),
+#     checked against the lockfiles (scripts/check-lock.mjs); then dist/ is built.
 # Installing system packages needs root (CI runs as root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -52,35 +53,8 @@ command -v npm >/dev/null || {
   exit 1
 }
 
-# Installs the locked tree in $1 (npm arguments follow) unless npm's own record of the installed tree
-# (node_modules/.package-lock.json) is at least as new as the lockfile. npm ci refuses a lockfile that
-# leaves out optional packages the registry does not serve (npm/cli#9846: here the builds for other
-# platforms of Biome and node-llama-cpp); on that refusal only, npm install installs the same tree, and
-# the lockfile must come out unchanged.
-install_locked() (
-  cd "$1"
-  shift
-  if [[ -e node_modules/.package-lock.json && ! package-lock.json -nt node_modules/.package-lock.json ]]; then
-    echo "setup: $PWD/node_modules is up to date"
-    return
-  fi
-  local out lock
-  if out=$(npm ci "$@" 2>&1); then
-    printf '%s\n' "$out"
-    return
-  fi
-  if [[ $out != *'package-lock.json or npm-shrinkwrap.json are in sync'* ]]; then
-    printf '%s\n' "$out" >&2
-    return 1
-  fi
-  echo "setup: npm ci refused $PWD/package-lock.json (npm/cli#9846); installing it with npm install" >&2
-  lock=$(<package-lock.json)
-  npm install --no-audit --no-fund "$@"
-  if [[ $(<package-lock.json) != "$lock" ]]; then
-    echo "setup: npm install changed $PWD/package-lock.json: it is out of sync with package.json" >&2
-    return 1
-  fi
-)
-
-install_locked .
-install_locked peers --omit=optional
+scripts/install-locked.sh .
+scripts/install-locked.sh peers --omit=optional
+# dist/ (the CLI, the package's exports): built here, not in an install script, so consumers of the
+# package never run a build.
+npm run build

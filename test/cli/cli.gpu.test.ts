@@ -20,7 +20,7 @@ function ccmem(...args: string[]) {
 }
 
 beforeAll(() => {
-  // the CLI runs the compiled dist/ (built by npm ci's prepare step); rebuild so it matches the sources
+  // the CLI runs the compiled dist/ (built by scripts/setup.sh); rebuild so it matches the sources
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
   const r = ccmem(
     'convert',
