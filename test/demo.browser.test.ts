@@ -61,7 +61,7 @@ async function expectPanelMatches(page: Page, withSpeed: boolean): Promise<Engin
     tokensCompressed: m.tokensCompressed,
     tokensEvicted: m.tokensEvicted,
     positionsUsed: m.nextPosition,
-    compressionSteps: m.turns,
+    compressionSteps: m.compressionSteps,
   };
   if (withSpeed) {
     const u = view.usage!;

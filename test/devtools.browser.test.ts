@@ -36,7 +36,7 @@ function sample(turn: number): MemorySample {
   return {
     memory: {
       policy: 'ccm-concat',
-      turns: turn,
+      compressionSteps: turn,
       layers: 5,
       slots,
       bytes: used * slotBytes,
@@ -83,7 +83,7 @@ function expectedStats(s: MemorySample): Record<string, string> {
       tokensCompressed: m.tokensCompressed,
       tokensEvicted: m.tokensEvicted,
       positionsUsed: m.nextPosition,
-      compressionSteps: m.turns,
+      compressionSteps: m.compressionSteps,
       prefillTokensPerSecond: s.speed?.prefillTokensPerSecond,
       decodeTokensPerSecond: s.speed?.decodeTokensPerSecond,
       timeToFirstTokenMs: s.speed?.timeToFirstTokenMs,

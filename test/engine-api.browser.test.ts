@@ -120,7 +120,7 @@ describe('createEngine in Chromium (stories260K)', () => {
 
     const { memory, ledger } = r.stats;
     expect(memory.policy).toBe(policy);
-    expect(memory.turns).toBe(0); // window and full compress nothing
+    expect(memory.compressionSteps).toBe(0); // window and full compress nothing
     const used = memory.slots.sink + memory.slots.memory + memory.slots.working;
     // the ledger holds one KV cache of `capacity` slots; the stats count the slots in use, at the same size
     expect(ledger.byTag.kv.current * used).toBe(memory.bytes * memory.slots.capacity);

@@ -51,7 +51,7 @@ function statRows(s: MemorySample): [string, string, number | string, string][] 
     ['tokensCompressed', 'Tokens compressed', m.tokensCompressed, String(m.tokensCompressed)],
     ['tokensEvicted', 'Tokens evicted', m.tokensEvicted, String(m.tokensEvicted)],
     ['positionsUsed', 'Positions used', m.nextPosition, String(m.nextPosition)],
-    ['compressionSteps', 'Compression steps', m.turns, String(m.turns)],
+    ['compressionSteps', 'Compression steps', m.compressionSteps, String(m.compressionSteps)],
   ];
   if (s.speed) {
     rows.push(

@@ -36,7 +36,7 @@ function memoryStats(m: Obj): MemoryStats {
   const s = obj(m, 'slots');
   return {
     policy,
-    turns: num(m, 'turns'),
+    compressionSteps: num(m, 'compressionSteps'),
     layers: num(m, 'layers'),
     slots: { sink: num(s, 'sink'), memory: num(s, 'memory'), working: num(s, 'working'), capacity: num(s, 'capacity') },
     bytes: num(m, 'bytes'),

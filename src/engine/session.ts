@@ -90,7 +90,7 @@ export interface MemorySlot {
 export interface MemoryStats {
   policy: ResolvedMemory['policy'];
   /** Compression steps done: turns (ccm), chunks (streaming), live spans (sentinel). */
-  turns: number;
+  compressionSteps: number;
   layers: number;
   /** Slots by kind (sentinel <CR> slots count as memory); every layer holds the same layout. */
   slots: { sink: number; memory: number; working: number; capacity: number };
@@ -357,7 +357,7 @@ export class Session {
     const bytes = this.used * bytesPerSlot;
     return {
       policy: this.memory.policy,
-      turns: this.turns + this.spans.length,
+      compressionSteps: this.turns + this.spans.length,
       layers: c.numLayers,
       slots: {
         sink,

@@ -105,7 +105,7 @@ describe('max_position_embeddings guard', () => {
       while (!next.done) next = await stream.next();
       expect(next.value.ids.length).toBe(60); // 100 text positions in all, on a model of 40
       const stats = session.stats();
-      expect(stats.turns).toBeGreaterThan(4 + 3); // the ccm turns, then several streaming compressions
+      expect(stats.compressionSteps).toBeGreaterThan(4 + 3); // the ccm turns, then several streaming compressions
       expect(stats.nextPosition).toBeLessThanOrEqual(24);
       expect(stats.nextPosition).toBe(session.used);
       expect(session.memorySlots.map((m) => m.position)).toEqual([0, 1, 2, 3]);

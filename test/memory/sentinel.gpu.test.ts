@@ -125,7 +125,7 @@ describe('sentinel policy', () => {
     for (let j = fed + 1; j <= text.length; j++) await upTo(j);
 
     const stats = session.stats();
-    expect(stats.turns).toBe(4);
+    expect(stats.compressionSteps).toBe(4);
     expect(stats.tokensCompressed).toBe(4 + 4 + 3 + 5);
     expect(stats.slots).toEqual({ sink: 0, memory: 4, working: 30 - 16, capacity: 64 });
     expect(stats.nextPosition).toBe(30);

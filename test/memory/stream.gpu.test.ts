@@ -166,7 +166,7 @@ describe('ccm-stream', () => {
 
     // the layout: sink at 0, M memory slots at their indices, positions by cache index
     const stats = s.stats();
-    expect(stats.turns).toBe(cpu.compressions);
+    expect(stats.compressionSteps).toBe(cpu.compressions);
     expect(stats.tokensCompressed).toBe(cpu.compressions * STREAM.chunk);
     expect(stats.slots).toEqual({
       sink: 1,

@@ -85,10 +85,10 @@ export class FakeChat implements CoreChat {
   }
 
   stats(): MemoryStats {
-    const turns = this.history.filter((m) => m.role === 'user').length;
+    const compressionSteps = this.history.filter((m) => m.role === 'user').length;
     return {
       policy: 'full',
-      turns,
+      compressionSteps,
       layers: 1,
       slots: { sink: 0, memory: 0, working: this.fed, capacity: 64 },
       bytes: this.fed * 16,

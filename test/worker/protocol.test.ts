@@ -69,9 +69,9 @@ describe('engine client over a MessageChannel (fake core)', () => {
     expect((await chat.lastResult())?.usage.reusedTokens).toBeGreaterThan(0);
     // by default engine.memory() reports the chat used last
     const stats = await engine.memory();
-    expect(stats.memory?.turns).toBe(2);
+    expect(stats.memory?.compressionSteps).toBe(2);
     expect(stats.ledger.byTag.kv.current).toBe(stats.memory?.bytes);
-    expect((await engine.memory(idle)).memory?.turns).toBe(0);
+    expect((await engine.memory(idle)).memory?.compressionSteps).toBe(0);
   });
 
   it('aborts through the signal with ABORTED and rolls the chat back to before the turn', async () => {
@@ -222,7 +222,7 @@ describe('engine client over a MessageChannel (fake core)', () => {
     expect(text).toBe(fakeReply('more', 2).join(''));
     expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
     expect(chunks.slice(0, -1).every((c) => c.choices[0]!.finish_reason === null)).toBe(true);
-    expect((await engine.memory()).memory?.turns).toBe(2);
+    expect((await engine.memory()).memory?.compressionSteps).toBe(2);
 
     // messages that do not extend the conversation rebuild it: nothing reused
     const rebuilt = await engine.chat.completions.create({
