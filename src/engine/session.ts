@@ -724,7 +724,9 @@ export class Session {
     const s = this.state;
     const sampling = resolveSampling(o);
     const eos = new Set([...config.eosTokenIds, ...(tokenizer?.eosTokenIds ?? [])]);
-    const decoder = tokenizer?.streamDecoder({ skipSpecialTokens: true });
+    // decoded in context: deltas and text are what the reply adds to the prompt's text (decoded alone, a
+    // first SentencePiece token would lose its leading space)
+    const decoder = tokenizer?.streamDecoder({ skipSpecialTokens: true, context: prompt });
     const stops = new StopMatcher(o.stop ?? []);
     const checkAbort = () => {
       if (o.signal?.aborted) throw aborted();

@@ -119,10 +119,10 @@ export class TextTokenizer {
     return ids;
   }
 
-  decode(ids: number[], options: { skipSpecialTokens?: boolean } = {}): string {
+  decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
     for (const id of ids) this.checkId(id);
     if (ids.length === 0) return '';
-    return this.tok.decode(ids, {
+    return this.tok.decode(ids as number[], {
       skip_special_tokens: options.skipSpecialTokens ?? false,
       clean_up_tokenization_spaces: this.cleanUpSpaces,
     });
@@ -161,20 +161,30 @@ export class TextTokenizer {
   }
 
   /**
-   * Streaming detokenizer. Decodes a short window of recent ids and emits what it adds beyond the window's
-   * already-emitted part, so leading-space stripping and byte-fallback sequences come out as in one decode();
-   * text ending in U+FFFD (an incomplete UTF-8 sequence) is held back until completed or flushed.
+   * Streaming detokenizer for ids that follow `context` (e.g. generated ids after their prompt): what it
+   * emits, push by push and then the flush, adds up to decode(context + ids) minus decode(context), the
+   * ids decoded in context. (Decoded alone, a first generated SentencePiece "▁a" would lose its space.)
+   * Each step decodes a short window, a tail of what came before plus the new ids, and emits what the new
+   * ids add; text ending in U+FFFD (an incomplete UTF-8 sequence) is held back until completed or flushed.
    */
-  streamDecoder(options: { skipSpecialTokens?: boolean } = {}): { push(id: number): string; flush(): string } {
-    let window: number[] = [];
-    let emittedCount = 0; // window[0, emittedCount) is already emitted, kept as decoding context
+  streamDecoder(options: { skipSpecialTokens?: boolean; context?: readonly number[] } = {}): {
+    push(id: number): string;
+    flush(): string;
+  } {
+    const context = options.context ?? [];
+    // ids beyond the tokenizer's vocabulary (a model may pad its embedding) have no text: context ends there
+    const usable = context.slice(context.findLastIndex((id) => !this.inVocabulary(id)) + 1);
+    const decode = (ids: readonly number[]) => this.decode(ids, { skipSpecialTokens: options.skipSpecialTokens });
+    let window = textTail(usable, decode);
+    let emittedCount = window.length; // window[0, emittedCount) is already emitted (or context)
     const step = (final: boolean): string => {
-      const before = this.decode(window.slice(0, emittedCount), options);
-      const now = this.decode(window, options);
-      if (now.length <= before.length || (!final && now.endsWith('\uFFFD'))) return '';
-      window = window.slice(emittedCount);
+      const before = decode(window.slice(0, emittedCount));
+      const now = decode(window);
+      const known = commonPrefixLength(before, now);
+      if (known === now.length || (!final && now.endsWith('\uFFFD'))) return '';
+      window = textTail(window, decode);
       emittedCount = window.length;
-      return now.slice(before.length);
+      return now.slice(known);
     };
     return {
       push: (id) => {
@@ -186,9 +196,37 @@ export class TextTokenizer {
     };
   }
 
+  private inVocabulary(id: number): boolean {
+    return Number.isInteger(id) && id >= 0 && id < this.vocabSize;
+  }
+
   private checkId(id: number): void {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+    if (!this.inVocabulary(id)) {
       throw invalidInput(`token id ${id} is outside the vocabulary [0, ${this.vocabSize})`);
     }
   }
+}
+
+/**
+ * The shortest tail of `ids` (trying 1, 2, 4, ... ids) after which decoding goes on as after all of them,
+ * or all of them: its text is not empty, since a decoder strips the space of the first piece it decodes
+ * (SentencePiece, WordPiece) and skipped special tokens decode to nothing, and does not start with U+FFFD,
+ * the sign of a tail that starts inside a multi-byte character (which later ids could be completing).
+ */
+function textTail(ids: readonly number[], decode: (ids: readonly number[]) => string): number[] {
+  for (let n = 1; n < ids.length; n *= 2) {
+    const text = decode(ids.slice(-n));
+    if (text !== '' && !text.startsWith('\uFFFD')) return ids.slice(-n);
+  }
+  return [...ids];
+}
+
+/**
+ * Where `a` and `b` first differ. The text before new ids is normally a prefix of the text with them; it
+ * is not when the earlier ids end in an incomplete character that the new ids complete.
+ */
+function commonPrefixLength(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
 }
