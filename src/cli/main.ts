@@ -8,9 +8,12 @@
 //                       --chunks 1,2,3/4,5 --input 9,10 --json
 //   ccmem chat --model DIR [--adapter DIR] --memory POLICY [policy options] --turns FILE.json
 //              [--max-new-tokens N] [--temperature T] --json
+//   ccmem eval-memory --model DIR [--adapter DIR] --memory POLICY|none [policy options] --data FILE.jsonl
+//                     [--max-new-tokens N] [--breakdown] --json
 import { parseArgs } from 'node:util';
 import { CcmemError, invalidInput } from '../errors.js';
 import { convertGgufCommand, convertLlama2cCommand } from './convert.js';
+import { evalMemoryCommand } from './eval-memory.js';
 import { chatCommand, memoryLogitsCommand } from './memory.js';
 import { generateCommand, logitsCommand } from './run.js';
 
@@ -25,7 +28,9 @@ const USAGE = `usage:
   ccmem chat --model DIR [--adapter DIR] --memory full|window|ccm-concat|ccm-merge|ccm-stream|sentinel
              --turns FILE.json [--window N] [--sinks N] [--evict-chunk N] [--budget N] [--comp-tokens N]
              [--on-position-limit error|stream] [--stream-chunk N] [--max-memory N] [--recent N] [--max-span N]
-             [--capacity N] [--max-new-tokens N] [--temperature T] [--seed S] [--json]`;
+             [--capacity N] [--max-new-tokens N] [--temperature T] [--seed S] [--json]
+  ccmem eval-memory --model DIR [--adapter DIR] --memory full|window|ccm-concat|ccm-merge|sentinel|none
+                    [policy options as for chat] --data FILE.jsonl [--max-new-tokens N] [--breakdown] [--json]`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -59,6 +64,8 @@ const OPTIONS = {
   recent: { type: 'string' },
   'max-span': { type: 'string' },
   capacity: { type: 'string' },
+  data: { type: 'string' },
+  breakdown: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -84,6 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'logits') await logitsCommand(values);
     else if (command === 'memory-logits') await memoryLogitsCommand(values);
     else if (command === 'chat') await chatCommand(values);
+    else if (command === 'eval-memory') await evalMemoryCommand(values);
     else if (command === 'convert' && sub === 'llama2c') await convertLlama2cCommand(file, values);
     else if (command === 'convert' && sub === 'gguf') await convertGgufCommand(file, values);
     else throw invalidInput(`unknown command "${positionals.join(' ')}"\n${USAGE}`);

@@ -27,7 +27,7 @@ interface MemorySetup {
   memory: MemoryOptions;
 }
 
-async function setup(values: CliValues): Promise<MemorySetup> {
+export async function setup(values: CliValues): Promise<MemorySetup> {
   const policy = required(values.memory, '--memory') as PolicyName;
   if (!POLICY_NAMES.includes(policy)) throw invalidInput(`--memory must be one of ${POLICY_NAMES.join(', ')}`);
   const { gpu, format } = await openGpu(values);

@@ -18,6 +18,17 @@ export interface ChatState {
   last: GenerationResult | undefined;
 }
 
+/** A user turn about to be fed: the ids for the session and the rendered text they bring it to. */
+interface Turn {
+  text: string;
+  /** The conversation rendered up to the generation prompt of this turn. */
+  full: string;
+  /** The session's cached ids (plus a carried pending id) and this turn's ids. */
+  prompt: number[];
+  /** The given reply's ids (append). */
+  reply: number[];
+}
+
 export interface ChatOptions {
   system?: string;
 }
@@ -58,18 +69,8 @@ export class Chat {
 
   /** Streams the reply to `text`; the turn is then compressed into memory when the policy is a ccm one. */
   async *send(text: string, options: GenerateOptions = {}): AsyncGenerator<TokenEvent, GenerationResult> {
-    if (!text) throw invalidInput('the message is empty');
-    const next: ChatMessage[] = [...this.messages, { role: 'user', content: text }];
-    const full = this.render(next, true);
-    if (!full.startsWith(this.rendered)) {
-      throw invalidInput('the chat template does not render turns incrementally; use the full policy');
-    }
-    const first = this.rendered === '';
-    const turnIds = this.tokenizer.encode(full.slice(this.rendered.length), { addSpecialTokens: first });
-    // the previous reply's last token is still unfed when it was cut short (not an EOS)
-    const pending = this.session.pendingId;
-    const carry = pending !== undefined && this.last?.finishReason === 'length' ? [pending] : [];
-    const stream = this.session.generate([...this.session.cachedIds, ...carry, ...turnIds], options);
+    const turn = this.openTurn(text, '');
+    const stream = this.session.generate(turn.prompt, options);
     let step = await stream.next();
     while (!step.done) {
       yield step.value;
@@ -78,11 +79,64 @@ export class Chat {
     const result = step.value;
     // a reply cut by the token limit keeps its last token (not yet fed); a final EOS is never fed
     // (ccm.md section 5), nor a stop string (the session dropped it)
-    await this.session.endTurn({ feedPending: result.finishReason === 'length' });
-    this.messages.push({ role: 'user', content: text }, { role: 'assistant', content: result.text });
-    this.rendered = full + result.text;
+    await this.closeTurn(turn, result.text, result.finishReason === 'length');
     this.last = result;
     return result;
+  }
+
+  /**
+   * Adds a finished turn whose reply is given instead of generated (e.g. a transcript to replay): the
+   * user turn and `reply` are fed as if the model had generated the reply and then ended it with EOS
+   * (never fed), and the turn is ended as send ends it (compressed under ccm, spans under sentinel).
+   */
+  async append(text: string, reply: string): Promise<void> {
+    const turn = this.openTurn(text, reply);
+    await this.session.feed([...turn.prompt.slice(this.session.cachedIds.length), ...turn.reply]);
+    await this.closeTurn(turn, reply, false);
+    this.last = undefined;
+  }
+
+  /**
+   * The ids send(text) would give the session (its cached ids included) and the ids append(text, reply)
+   * would feed after them for `reply`. Changes nothing: e.g. for scoring a reply under teacher forcing.
+   */
+  turnIds(text: string, reply = ''): { prompt: number[]; reply: number[] } {
+    const { prompt, reply: replyIds } = this.openTurn(text, reply);
+    return { prompt, reply: replyIds };
+  }
+
+  /**
+   * Renders the conversation plus the user turn `text` and tokenizes what the cache does not hold yet.
+   * The reply's ids are those of the rendered turn and reply tokenized together, after the turn's own
+   * (tokens that straddle the boundary, which a chat template's markers normally prevent, fall back to
+   * the reply tokenized alone).
+   */
+  private openTurn(text: string, reply: string): Turn {
+    if (!text) throw invalidInput('the message is empty');
+    const full = this.render([...this.messages, { role: 'user', content: text }], true);
+    if (!full.startsWith(this.rendered)) {
+      throw invalidInput('the chat template does not render turns incrementally; use the full policy');
+    }
+    const delta = full.slice(this.rendered.length);
+    const addSpecialTokens = this.rendered === '';
+    const turnIds = this.tokenizer.encode(delta, { addSpecialTokens });
+    let replyIds: number[] = [];
+    if (reply) {
+      const joint = this.tokenizer.encode(delta + reply, { addSpecialTokens });
+      const clean = turnIds.every((id, i) => joint[i] === id);
+      replyIds = clean ? joint.slice(turnIds.length) : this.tokenizer.encode(reply, { addSpecialTokens: false });
+    }
+    // the previous reply's last token is still unfed when it was cut short (not an EOS)
+    const pending = this.session.pendingId;
+    const carry = pending !== undefined && this.last?.finishReason === 'length' ? [pending] : [];
+    return { text, full, prompt: [...this.session.cachedIds, ...carry, ...turnIds], reply: replyIds };
+  }
+
+  /** Ends the turn in the session and records it (query and reply) in the transcript. */
+  private async closeTurn(turn: Turn, reply: string, feedPending: boolean): Promise<void> {
+    await this.session.endTurn({ feedPending });
+    this.messages.push({ role: 'user', content: turn.text }, { role: 'assistant', content: reply });
+    this.rendered = turn.full + reply;
   }
 
   private render(messages: ChatMessage[], addGenerationPrompt: boolean): string {
