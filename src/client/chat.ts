@@ -1,8 +1,9 @@
 // A chat as the page sees it: a handle on one conversation in the worker. It keeps the chat's last save
 // (made by the worker after every finished turn) so that a restarted worker can restore it.
 import type { GenerateOptions, GenerationResult } from '../engine/session.js';
-import { invalidInput } from '../errors.js';
+import { invalidInput, isCcmemError } from '../errors.js';
 import type { Connection, Remote } from './connection.js';
+import type { DevtoolsPublisher, TurnNote } from './devtools.js';
 import { streamDeltas } from './stream.js';
 
 export interface ChatOptions {
@@ -18,6 +19,8 @@ export interface EngineLink {
   /** The current worker connection once it is loaded (after a restart: the new one). */
   link(): Promise<Connection>;
   forget(chat: EngineChat): void;
+  /** Where the chat publishes its statistics after each turn; undefined with { devtools: false }. */
+  readonly devtools: DevtoolsPublisher | undefined;
 }
 
 export class EngineChat {
@@ -25,12 +28,15 @@ export class EngineChat {
   private saved: Uint8Array | undefined;
   private last: GenerationResult | undefined;
   private closed = false;
+  /** The chat's id on the devtools hook. */
+  private readonly hookId: string | undefined;
 
   constructor(
     private readonly engine: EngineLink,
     private readonly options: ChatOptions,
   ) {
     this.id = this.open(engine.link());
+    this.hookId = engine.devtools?.nextChatId();
   }
 
   /**
@@ -42,10 +48,16 @@ export class EngineChat {
     const { signal, ...rest } = options;
     return streamDeltas(
       async (onDelta) => {
-        const { result, saved } = await this.call((r, id) => r.send(id, text, rest, onDelta));
-        this.saved = saved;
-        this.last = result;
-        return result;
+        try {
+          const { result, saved } = await this.call((r, id) => r.send(id, text, rest, onDelta));
+          this.saved = saved;
+          this.last = result;
+          await this.publish({ speed: result.usage });
+          return result;
+        } catch (e) {
+          if (isCcmemError(e, 'ABORTED')) await this.publish({ stopped: true });
+          throw e;
+        }
       },
       () => void this.call((r, id) => r.abort(id)).catch(() => undefined),
       signal,
@@ -67,6 +79,8 @@ export class EngineChat {
     if (!(bytes instanceof Uint8Array)) throw invalidInput('importMemory takes the Uint8Array exportMemory returned');
     await this.call((r, id) => r.importMemory(id, bytes));
     this.saved = bytes;
+    if (this.hookId) this.engine.devtools?.reset(this.hookId); // another conversation: its turns start over
+    await this.publish();
   }
 
   /** Frees the chat's GPU memory in the worker; the chat cannot be used afterwards. */
@@ -75,6 +89,7 @@ export class EngineChat {
     await this.call((r, id) => r.closeChat(id));
     this.closed = true;
     this.engine.forget(this);
+    if (this.hookId) this.engine.devtools?.reset(this.hookId);
   }
 
   /** The chat's id in the current worker. */
@@ -93,6 +108,17 @@ export class EngineChat {
     const id = conn.then((c) => c.call((r) => r.openChat({ system, restore })));
     id.catch(() => undefined); // reported by the calls that need it
     return id;
+  }
+
+  /** Publishes the chat's statistics on the devtools hook (before the turn's stream ends, so a panel is current). */
+  private async publish(note?: TurnNote): Promise<void> {
+    const { devtools } = this.engine;
+    if (!devtools || !this.hookId) return;
+    try {
+      devtools.publish(this.hookId, await this.call((r, id) => r.memory(id)), note);
+    } catch {
+      // a worker that died just now: there is nothing to show, and the turn's own outcome stands
+    }
   }
 
   private async call<T>(fn: (remote: Remote, id: number) => Promise<T>): Promise<T> {

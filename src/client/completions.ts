@@ -5,6 +5,7 @@ import type { FinishReason, GenerationResult } from '../engine/session.js';
 import { invalidInput } from '../errors.js';
 import { type CompletionInput, FACADE_CHAT, type SendOptions } from '../worker/protocol.js';
 import type { Connection } from './connection.js';
+import type { DevtoolsPublisher } from './devtools.js';
 import { streamDeltas } from './stream.js';
 
 export interface ChatCompletionMessage {
@@ -62,6 +63,7 @@ export interface ChatCompletionChunk {
 export interface CompletionLink {
   link(): Promise<Connection>;
   readonly modelId: string;
+  readonly devtools: DevtoolsPublisher | undefined;
 }
 
 export class Completions {
@@ -89,7 +91,12 @@ export class Completions {
   ): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     const input: CompletionInput = { messages: body.messages, options: sendOptions(body) };
     const deltas = streamDeltas(
-      async (onDelta) => (await this.engine.link()).call((r) => r.complete(input, body.stream ? onDelta : undefined)),
+      async (onDelta) => {
+        const conn = await this.engine.link();
+        const result = await conn.call((r) => r.complete(input, body.stream ? onDelta : undefined));
+        await this.publish(conn, result);
+        return result;
+      },
       () =>
         void this.engine
           .link()
@@ -102,6 +109,19 @@ export class Completions {
     let step = await deltas.next();
     while (!step.done) step = await deltas.next();
     return completion(step.value, meta);
+  }
+
+  /** The facade's conversation on the devtools hook; a request that rebuilds it goes back to an earlier turn. */
+  private async publish(conn: Connection, result: GenerationResult): Promise<void> {
+    const { devtools } = this.engine;
+    if (!devtools) return;
+    try {
+      devtools.publish(`${devtools.id}.completions`, await conn.call((r) => r.memory(FACADE_CHAT)), {
+        speed: result.usage,
+      });
+    } catch {
+      // a worker that died just now: nothing to show
+    }
   }
 }
 

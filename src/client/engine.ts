@@ -1,7 +1,10 @@
 // createEngine(): the page-side engine. The model, its GPU device and the chats live in a module worker
 // (src/worker); this side streams turns in and text out. When the worker crashes or its device is lost,
 // onError hears of it, pending calls reject with DEVICE_LOST, and a new worker is started, the model
-// reloaded and every chat restored from its last save, so the conversations go on.
+// reloaded and every chat restored from its last save, so the conversations go on. A worker that dies
+// again before that restart is done (a chat whose restore kills it, say) is not restarted again: the
+// engine reports WORKER_LOST and refuses further calls, instead of restarting without end.
+// Each chat publishes its memory statistics on the page's devtools hook (./devtools.ts).
 import * as Comlink from 'comlink';
 import { type CcmemError, invalidInput, isCcmemError } from '../errors.js';
 import type { LedgerSnapshot } from '../gpu/ledger.js';
@@ -15,7 +18,8 @@ import {
 } from '../worker/protocol.js';
 import { type ChatOptions, EngineChat } from './chat.js';
 import { Completions } from './completions.js';
-import { Connection, deviceLost, type WorkerLike } from './connection.js';
+import { Connection, deviceLost, type WorkerLike, workerLost } from './connection.js';
+import { type DevtoolsOption, DevtoolsPublisher } from './devtools.js';
 
 export interface EngineOptions extends EngineInit {
   /** Per model file: bytes loaded so far and its total size. Called again when a restarted worker reloads. */
@@ -28,6 +32,13 @@ export interface EngineOptions extends EngineInit {
    * Default: the package's own module worker.
    */
   worker?: WorkerLike | (() => WorkerLike);
+  /**
+   * Publish each chat's memory statistics on the page's devtools hook after every turn (docs/devtools.md),
+   * for a `<ccm-memory-panel hook>` and the DevTools extension. `{ id }` names the engine there (its chats
+   * are `id.1`, `id.2`, ..., the completions facade `id.completions`); false publishes nothing.
+   * Default: true, with the id `ccmem-N` (N counts the engines of the page).
+   */
+  devtools?: DevtoolsOption;
 }
 
 /** engine.chat(options) opens a chat; engine.chat.completions.create(...) is the OpenAI-style facade. */
@@ -44,10 +55,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
 
 export class Engine {
   readonly chat: ChatFactory;
+  /** @internal Where the chats publish their statistics; undefined with { devtools: false }. */
+  readonly devtools: DevtoolsPublisher | undefined;
   private conn!: Connection;
   /** The current worker loaded, and after a restart its chats restored; rejects if that failed. */
   private ready!: Promise<void>;
   private loaded: EngineInfo | undefined;
+  /** The connection whose worker finished loading and restoring; a crash of any other one is fatal after a load. */
+  private up: Connection | undefined;
   /** Why the engine cannot be used any more (disposed, or a restart failed). */
   private broken: CcmemError | undefined;
   private disposed = false;
@@ -59,6 +74,7 @@ export class Engine {
     const { model, adapter, memory, capacity, format, cache, worker } = options;
     if (typeof model !== 'string' || !model) throw invalidInput('createEngine needs { model: URL or hub id }');
     registerErrorTransfer();
+    this.devtools = DevtoolsPublisher.create(options.devtools);
     this.init = {
       model: resolveSpec(model),
       adapter: adapter && resolveSpec(adapter),
@@ -107,6 +123,7 @@ export class Engine {
     this.broken = invalidInput('the engine was disposed');
     this.conn.close(this.broken);
     this.chats.clear();
+    this.devtools?.resetAll();
     return ledger;
   }
 
@@ -115,7 +132,11 @@ export class Engine {
     // a crash while waiting starts a new worker with a new `ready`: wait for the one that is current
     for (let ready = this.ready; ; ready = this.ready) {
       if (this.broken) throw this.broken;
-      await ready;
+      try {
+        await ready;
+      } catch (e) {
+        throw this.broken ?? e;
+      }
       if (this.broken) throw this.broken;
       if (ready === this.ready) return this.conn;
     }
@@ -149,13 +170,18 @@ export class Engine {
     this.ready = load.then(async (info) => {
       this.loaded = info;
       for (const r of await Promise.allSettled(restored)) {
-        if (r.status === 'rejected') this.report(r.reason);
+        // (a chat that failed because the worker died is reported by the crash)
+        if (r.status === 'rejected' && !conn.closed) this.report(r.reason);
       }
+      if (!conn.closed) this.up = conn;
     });
     this.ready.catch(() => conn.close(deviceLost('the engine failed to load')));
   }
 
-  /** The worker died: report it, and start a new one unless the engine was never loaded or cannot spawn. */
+  /**
+   * The worker died: report it, and start a new one unless the engine was never loaded, cannot spawn, or
+   * this was the restarted worker dying before it had restored the chats (it would die again).
+   */
   private crashed(conn: Connection, error: CcmemError): void {
     if (conn !== this.conn || this.broken) return;
     this.report(error);
@@ -164,11 +190,25 @@ export class Engine {
       this.broken = error;
       return;
     }
+    if (this.up !== conn) {
+      this.fail(
+        workerLost(
+          `the engine's worker died again while it was reloading the model and restoring the chats after a crash, ` +
+            `so it is not restarted again (${error.message})`,
+        ),
+      );
+      return;
+    }
     this.start(this.spawn());
     this.ready.catch((e: unknown) => {
-      this.broken = isCcmemError(e) ? e : deviceLost(`the engine could not restart: ${String(e)}`);
-      this.report(this.broken);
+      if (!this.broken) this.fail(isCcmemError(e) ? e : deviceLost(`the engine could not restart: ${String(e)}`));
     });
+  }
+
+  /** The engine cannot go on: every later call rejects with `error`, and onError hears it once. */
+  private fail(error: CcmemError): void {
+    this.broken = error;
+    this.report(error);
   }
 
   private report(e: unknown): void {

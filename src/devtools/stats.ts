@@ -11,6 +11,13 @@ export interface MemorySample {
   /** The allocation ledger without its per-owner map (owners are internal names). */
   ledger: Omit<LedgerSnapshot, 'byOwner'>;
   speed?: Pick<Usage, 'prefillTokensPerSecond' | 'decodeTokensPerSecond' | 'timeToFirstTokenMs'>;
+  /**
+   * The conversation's turn this sample follows (its user messages answered so far); the panel's x axis.
+   * Without it the panel counts the sample as the turn after the previous one.
+   */
+  turn?: number;
+  /** The turn was a reply stopped midway: the chat went back to before it (the memory is the previous turn's). */
+  stopped?: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -61,7 +68,7 @@ function ledger(l: Obj): MemorySample['ledger'] {
 
 /**
  * A copy of `value` holding only the fields of MemorySample, or undefined when it is not one. Accepts
- * `{ memory, ledger, speed? }` where ledger may be a full LedgerSnapshot and speed a full Usage.
+ * `{ memory, ledger, speed?, turn?, stopped? }` where ledger may be a full LedgerSnapshot and speed a full Usage.
  */
 export function sanitizeSample(value: unknown): MemorySample | undefined {
   if (!isObj(value)) return undefined;
@@ -75,6 +82,12 @@ export function sanitizeSample(value: unknown): MemorySample | undefined {
         timeToFirstTokenMs: num(u, 'timeToFirstTokenMs'),
       };
     }
+    if (value.turn !== undefined) {
+      const turn = num(value, 'turn');
+      if (!Number.isInteger(turn) || turn < 0) throw new TypeError('turn is not a turn number');
+      sample.turn = turn;
+    }
+    if (value.stopped === true) sample.stopped = true;
     return sample;
   } catch {
     return undefined;

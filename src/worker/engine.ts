@@ -140,7 +140,9 @@ export class WorkerEngine implements WorkerApi {
   memory(chatId?: number): EngineMemory {
     const core = this.loaded();
     const id = chatId ?? this.recent;
-    return { memory: id === undefined ? undefined : this.entry(id).core.stats(), ledger: core.ledger() };
+    const chat = id === undefined ? undefined : this.entry(id).core;
+    const turns = chat?.history.filter((m) => m.role === 'user').length;
+    return { memory: chat?.stats(), turns, ledger: core.ledger() };
   }
 
   async dispose() {

@@ -59,6 +59,8 @@ export interface TurnResult {
 export interface EngineMemory {
   /** The context-memory stats of the chat asked about (default: the most recently used); none before any chat. */
   memory: MemoryStats | undefined;
+  /** The turns of that chat's conversation (its user messages; a reply being generated counts); none before any chat. */
+  turns: number | undefined;
   /** Every GPU buffer the engine holds, by tag and owner. */
   ledger: LedgerSnapshot;
 }

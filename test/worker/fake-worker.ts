@@ -1,6 +1,7 @@
 // A stand-in for the engine's module worker in Node: the real WorkerEngine exposed with Comlink on one
 // end of a MessageChannel, the client talking to the other end through this Worker-like object, and
-// crash() to simulate a worker that dies (its ports close and it fires an error event).
+// crash() to simulate a worker that dies (its ports close and it fires an error event). A worker made
+// with { crashOnRestore } dies as soon as it is asked to restore a chat (a save whose restore kills it).
 import * as Comlink from 'comlink';
 import type { WorkerLike } from '../../src/client/connection.js';
 import type { CoreLoader } from '../../src/worker/core.js';
@@ -11,9 +12,17 @@ export class FakeWorker extends EventTarget implements WorkerLike {
   terminated = false;
   private readonly channel = new MessageChannel();
 
-  constructor(loader: CoreLoader) {
+  constructor(loader: CoreLoader, options: { crashOnRestore?: boolean } = {}) {
     super();
     this.engine = new WorkerEngine(loader);
+    if (options.crashOnRestore) {
+      const open = this.engine.openChat.bind(this.engine);
+      this.engine.openChat = (o) => {
+        if (!o.restore) return open(o);
+        this.crash('out of memory while restoring a chat');
+        return new Promise<never>(() => undefined); // a dead worker never answers
+      };
+    }
     Comlink.expose(this.engine, this.channel.port2);
   }
 
@@ -47,11 +56,17 @@ export class FakeWorker extends EventTarget implements WorkerLike {
   }
 }
 
-/** A worker factory for createEngine that keeps every worker it started. */
-export function fakeWorkers(loader: CoreLoader): (() => FakeWorker) & { started: FakeWorker[] } {
+/**
+ * A worker factory for createEngine that keeps every worker it started; `crashOnRestore(n)` says whether
+ * the n-th one (0-based) dies when asked to restore a chat.
+ */
+export function fakeWorkers(
+  loader: CoreLoader,
+  crashOnRestore: (n: number) => boolean = () => false,
+): (() => FakeWorker) & { started: FakeWorker[] } {
   const started: FakeWorker[] = [];
   const spawn = () => {
-    const w = new FakeWorker(loader);
+    const w = new FakeWorker(loader, { crashOnRestore: crashOnRestore(started.length) });
     started.push(w);
     return w;
   };
