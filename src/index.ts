@@ -1,4 +1,6 @@
 // The package entry (`ccmem`): the page-side engine API and its types. The worker module is `ccmem/worker`.
+// The published .d.ts files name WebGPU types (GPUBuffer, ...); @webgpu/types is a dependency for them.
+/// <reference types="@webgpu/types" preserve="true" />
 
 export { type ChatOptions, type ChatSendOptions, EngineChat } from './client/chat.js';
 export type {

@@ -2,12 +2,8 @@
 // loads stories260K (converted here, served over HTTP); three streamed turns, a reply stopped midway,
 // engine.memory() against the ledger, export -> a new engine -> import -> the same continuation, dispose
 // back to the device's own buffers, and the OpenAI-style facade, for the window and full policies.
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
-import { build } from 'vite';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GenerationResult, LedgerSnapshot, MemoryStats } from '../src/index.js';
 import type { CcmemModule } from './browser/engine/page.js';
 import { browserEnvWithStories } from './helpers/browser.js';
@@ -204,68 +200,3 @@ describe('createEngine in Chromium (stories260K)', () => {
     expect(r.again.usage.prompt_tokens_details.cached_tokens).toBe(0); // rebuilt
   });
 });
-
-describe('the built package in a consumer app', () => {
-  let dir: string | undefined;
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('builds with tsc and Vite, and chats in Chromium through its own bundled worker', async () => {
-    dir = await buildConsumerApp();
-    const r = await env().withPage(`/${relative(process.cwd(), dir)}/app/dist/index.html`, async (page) => {
-      await page.waitForFunction(() => 'runConsumer' in window);
-      return page.evaluate(
-        (url) => (window as unknown as { runConsumer: (u: string) => Promise<ConsumerReport> }).runConsumer(url),
-        modelUrl(),
-      );
-    });
-    expect(r.deltas.length).toBeGreaterThan(1);
-    expect(r.deltas.join('')).toBe(r.text);
-    expect(r.owners).toEqual(['gpu']);
-  });
-});
-
-interface ConsumerReport {
-  deltas: string[];
-  text: string;
-  owners: string[];
-}
-
-/**
- * The package as npm would install it (tsc's output and package.json; its dependencies linked from this
- * checkout's node_modules) under node_modules/ccmem of a small app that imports 'ccmem', built by Vite
- * into app/dist. Everything lives in a fresh folder under .tmp/, which the dev server also serves.
- */
-async function buildConsumerApp(): Promise<string> {
-  mkdirSync('.tmp', { recursive: true });
-  const dir = resolve(mkdtempSync('.tmp/consumer-'));
-  const pkg = join(dir, 'pkg');
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', join(pkg, 'dist')], { stdio: 'inherit' });
-  copyFileSync('package.json', join(pkg, 'package.json'));
-  symlinkSync(resolve('node_modules'), join(pkg, 'node_modules'));
-  const app = join(dir, 'app');
-  mkdirSync(join(app, 'node_modules'), { recursive: true });
-  symlinkSync(pkg, join(app, 'node_modules/ccmem'));
-  writeFileSync(
-    join(app, 'index.html'),
-    '<!doctype html><html lang="en"><head><meta charset="utf-8" /><link rel="icon" href="data:," />' +
-      '<title>ccmem consumer</title><script type="module" src="./main.js"></script></head><body></body></html>\n',
-  );
-  writeFileSync(
-    join(app, 'main.js'),
-    `import { createEngine } from 'ccmem';
-window.runConsumer = async (model) => {
-  const engine = await createEngine({ model, capacity: 64 });
-  const chat = engine.chat();
-  const deltas = [];
-  for await (const d of chat.send('Once upon a time', { maxNewTokens: 8, temperature: 0 })) deltas.push(d);
-  const { text } = await chat.lastResult();
-  const ledger = await engine.dispose();
-  return { deltas, text, owners: Object.keys(ledger.byOwner) };
-};
-`,
-  );
-  await build({ root: app, base: './', configFile: false, logLevel: 'warn', build: { outDir: join(app, 'dist') } });
-  return dir;
-}

@@ -1,4 +1,6 @@
 // The `ccmem/devtools` entry: the memory-usage panel element and the global devtools hook.
+// The published .d.ts files name WebGPU types (GPUBuffer, ...); @webgpu/types is a dependency for them.
+/// <reference types="@webgpu/types" preserve="true" />
 export { formatBytes } from './chart.js';
 export {
   type CcmemDevtoolsHook,
