@@ -88,30 +88,43 @@ function summarize(policy: string, results: RecallResult[], seconds: number): Ev
   };
 }
 
-/** --breakdown: accuracy by the number of history turns before the question, and every record's result. */
+/**
+ * --breakdown: accuracy by the number of history turns before the question and by the distance from the
+ * turn that stated the answer (train/data.py states it in exactly one user message), and every record.
+ */
 function breakdown(results: RecallResult[]) {
-  const groups = new Map<number, RecallResult[]>();
-  for (const r of results) groups.set(r.turns, [...(groups.get(r.turns) ?? []), r]);
-  const byTurns = Object.fromEntries(
-    [...groups]
-      .sort(([a], [b]) => a - b)
-      .map(([turns, rs]) => [
-        turns,
-        {
-          n: rs.length,
-          accuracy: mean(rs.map((r) => (r.correct ? 1 : 0))),
-          meanAnswerNll: mean(rs.map((r) => r.answerNll)),
-        },
-      ]),
-  );
   const records = results.map((r) => ({
     turns: r.turns,
+    factDistance: r.factDistance ?? null,
     correct: r.correct,
     reply: r.reply,
     answerNll: r.answerNll,
     kvSlots: r.memory.slots.sink + r.memory.slots.memory + r.memory.slots.working,
   }));
-  return { byTurns, records };
+  return {
+    byTurns: groupBy(results, (r) => r.turns),
+    byFactDistance: groupBy(results, (r) => r.factDistance),
+    records,
+  };
+}
+
+function groupBy(results: RecallResult[], key: (r: RecallResult) => number | undefined) {
+  const groups = new Map<number, RecallResult[]>();
+  for (const r of results) {
+    const k = key(r);
+    if (k !== undefined) groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const entries = [...groups].sort(([a], [b]) => a - b);
+  return Object.fromEntries(
+    entries.map(([k, rs]) => [
+      k,
+      {
+        n: rs.length,
+        accuracy: mean(rs.map((r) => (r.correct ? 1 : 0))),
+        meanAnswerNll: mean(rs.map((r) => r.answerNll)),
+      },
+    ]),
+  );
 }
 
 function describe(s: EvalSummary): string {

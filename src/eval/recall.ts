@@ -16,6 +16,11 @@ export interface RecallOptions {
 export interface RecallResult {
   /** History turns before the question. */
   turns: number;
+  /**
+   * Turns from the last user message that holds the answer (whole word) to the question: 1 when it was
+   * the last history turn. Undefined when no user message holds it.
+   */
+  factDistance: number | undefined;
   correct: boolean;
   reply: string;
   /** Mean negative log-likelihood (nats per token) of the answer's tokens as the reply to the question. */
@@ -44,8 +49,10 @@ export async function evaluateRecall(
   let step = await stream.next();
   while (!step.done) step = await stream.next();
   const reply = step.value.text;
+  const factTurn = record.history.findLastIndex((t) => answerInReply(t.user, record.answer));
   return {
     turns: record.history.length,
+    factDistance: factTurn < 0 ? undefined : record.history.length - factTurn,
     correct: answerInReply(reply, record.answer),
     reply,
     answerNll: nll / answerIds.length,

@@ -62,7 +62,15 @@ interface Breakdown {
   meanFullContextBytes: number;
   meanAnswerNll: number;
   byTurns: Record<string, { n: number; accuracy: number; meanAnswerNll: number }>;
-  records: { turns: number; correct: boolean; reply: string; answerNll: number; kvSlots: number }[];
+  byFactDistance: Record<string, { n: number; accuracy: number; meanAnswerNll: number }>;
+  records: {
+    turns: number;
+    factDistance: number | null;
+    correct: boolean;
+    reply: string;
+    answerNll: number;
+    kvSlots: number;
+  }[];
 }
 
 function evaluate(memory: string, ...flags: string[]): Breakdown {
@@ -137,6 +145,9 @@ describe('ccmem eval-memory', () => {
       1: { n: 1, accuracy: expect.any(Number), meanAnswerNll: full.records[1]!.answerNll },
       3: { n: 1, accuracy: expect.any(Number), meanAnswerNll: full.records[0]!.answerNll },
     });
+    // the answer is stated by the first user message of records 0 (3 turns back) and 1 (1 turn back)
+    expect(full.records.map((r) => r.factDistance)).toEqual([3, 1, null]);
+    expect(Object.keys(full.byFactDistance)).toEqual(['1', '3']);
     expect(full.meanAnswerNll).toBeCloseTo(mean(full.records.map((r) => r.answerNll)), 10);
 
     // the answer's NLL, from one forward over the rendered chat plus the answer's tokens
