@@ -1,6 +1,7 @@
 // A chat over a Session: each user turn is rendered with the model's chat template (or a plain
 // "User: / Assistant:" format for base models), only the text that the cache does not hold yet is
 // tokenized and fed, and with a ccm policy each finished turn (query + reply) is compressed into memory.
+// A turn can also be appended with its reply given (a transcript replayed, e.g. by `ccmem eval-memory`).
 import { invalidInput } from '../errors.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';
 import type { GenerateOptions, GenerationResult, Session, TokenEvent } from './session.js';
