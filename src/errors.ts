@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'SHAPE' // a kernel was called with tensors of the wrong shape or dtype (a bug in the caller)
   | 'ABORTED'
   | 'FETCH' // a model file could not be fetched
-  | 'STORAGE_QUOTA'; // the browser's storage cannot hold a model file
+  | 'STORAGE_QUOTA' // the browser's storage cannot hold a model file
+  | 'TEMPLATE_LIMIT'; // a chat template ran past a rendering bound (steps, output size, nesting, time)
 
 export class CcmemError extends Error {
   readonly code: ErrorCode;
@@ -30,6 +31,7 @@ export const unsupportedModel = (why: string) => new CcmemError('UNSUPPORTED_MOD
 export const invalidInput = (why: string) => new CcmemError('INVALID_INPUT', why);
 export const shapeError = (why: string) => new CcmemError('SHAPE', why);
 export const aborted = (why = 'the request was cancelled') => new CcmemError('ABORTED', why);
+export const templateLimit = (why: string) => new CcmemError('TEMPLATE_LIMIT', why);
 export const fetchError = (why: string, cause?: unknown) => new CcmemError('FETCH', why, { cause });
 
 export function isCcmemError(e: unknown, code?: ErrorCode): e is CcmemError {

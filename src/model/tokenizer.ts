@@ -1,10 +1,10 @@
-// Text <-> token ids over @huggingface/tokenizers (tokenizer.json) and chat templates over @huggingface/jinja
-// (tokenizer_config.json, optional, or chat_template.jinja), plus a streaming detokenizer for generation.
+// Text <-> token ids over @huggingface/tokenizers (tokenizer.json), chat templates (tokenizer_config.json,
+// optional, or chat_template.jinja; rendered by template.ts), and a streaming detokenizer for generation.
 
-import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { invalidInput, modelFormat } from '../errors.js';
+import { invalidInput, isCcmemError, modelFormat } from '../errors.js';
 import type { FileSource } from './source.js';
+import { ChatTemplate } from './template.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -43,7 +43,7 @@ export class TextTokenizer {
   private constructor(
     private readonly tok: Tokenizer,
     private readonly config: Json,
-    private readonly template: Template | undefined,
+    private readonly template: ChatTemplate | undefined,
   ) {
     const id = (v: unknown) => {
       const text = tokenText(v);
@@ -80,10 +80,10 @@ export class TextTokenizer {
     } catch (e) {
       throw modelFormat(`${where}/tokenizer.json: not a usable tokenizer (${(e as Error).message})`);
     }
-    let template: Template | undefined;
+    let template: ChatTemplate | undefined;
     if (chatTemplate !== undefined) {
       try {
-        template = new Template(chatTemplate);
+        template = new ChatTemplate(chatTemplate);
       } catch (e) {
         throw modelFormat(`${where}: the chat template does not parse (${(e as Error).message})`);
       }
@@ -132,13 +132,17 @@ export class TextTokenizer {
     return this.template !== undefined;
   }
 
-  /** Renders `messages`; `fallbackTemplate` (jinja) is used when the tokenizer has no template of its own. */
+  /**
+   * Renders `messages`; `fallbackTemplate` (jinja) is used when the tokenizer has no template of its own.
+   * Rendering is bounded (template.ts, RENDER_LIMITS): a runaway template throws TEMPLATE_LIMIT.
+   */
   applyChatTemplate(
     messages: ChatMessage[],
     options: { addGenerationPrompt?: boolean; fallbackTemplate?: string } = {},
   ): string {
     const template =
-      this.template ?? (options.fallbackTemplate === undefined ? undefined : new Template(options.fallbackTemplate));
+      this.template ??
+      (options.fallbackTemplate === undefined ? undefined : new ChatTemplate(options.fallbackTemplate));
     if (!template) throw invalidInput('this tokenizer has no chat template');
     for (const m of messages) {
       if (!ROLES.has(m.role) || typeof m.content !== 'string') {
@@ -156,6 +160,7 @@ export class TextTokenizer {
         pad_token: tokenText(c.pad_token) ?? '',
       });
     } catch (e) {
+      if (isCcmemError(e, 'TEMPLATE_LIMIT')) throw e;
       throw invalidInput(`the chat template rejected the messages: ${(e as Error).message}`);
     }
   }
