@@ -1,6 +1,5 @@
 // `ccmem convert llama2c` (llama2.c checkpoint -> Hugging Face folder) and `ccmem convert gguf`
 // (Hugging Face folder -> GGUF, so llama.cpp peers run the very same weights).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput } from '../errors.js';
 import { loadConfig } from '../model/config.js';
@@ -9,30 +8,50 @@ import { convertLlama2c } from '../model/llama2c.js';
 import { checkAgainstConfig, readTensorBytes, readWeightIndex, toF32 } from '../model/safetensors.js';
 import { openSource } from '../model/source.js';
 import { required } from './args.js';
+import { makeOutputFolder, readInputFile, writeOutputFile } from './files.js';
 import type { CliValues } from './main.js';
+import { stderrProgress } from './progress.js';
+import { sourceOptions } from './run.js';
 
 export async function convertLlama2cCommand(file: string | undefined, values: CliValues): Promise<void> {
-  const bin = await readFile(required(file, 'convert llama2c FILE.bin'));
-  const tok = values.tokenizer ? await readFile(values.tokenizer) : undefined;
   const out = required(values.out, '--out');
-  const files = convertLlama2c(new Uint8Array(bin), tok && new Uint8Array(tok));
-  await mkdir(out, { recursive: true });
-  for (const [name, data] of Object.entries(files)) await writeFile(join(out, name), data);
+  const path = required(file, 'convert llama2c FILE.bin');
+  const progress = stderrProgress();
+  const bin = await readInputFile(path, 'checkpoint', (loaded, total) =>
+    progress.update(`reading ${path}`, loaded, total),
+  );
+  const tok = values.tokenizer ? await readInputFile(values.tokenizer, '--tokenizer') : undefined;
+  const files = Object.entries(convertLlama2c(bin, tok));
+  await makeOutputFolder(out, '--out');
+  for (const [i, [name, data]] of files.entries()) {
+    progress.update(`writing ${name}`, i, files.length, 'items');
+    await writeOutputFile(join(out, name), data, '--out');
+  }
+  progress.clear();
 }
 
 export async function convertGgufCommand(dir: string | undefined, values: CliValues): Promise<void> {
   const dtype = values.dtype ?? 'f16';
   if (dtype !== 'f32' && dtype !== 'f16') throw invalidInput(`--dtype must be f32 or f16, got ${dtype}`);
-  const src = openSource(required(dir, 'convert gguf DIR'));
+  const out = required(values.out, '--out');
+  const spec = required(dir, 'convert gguf DIR');
+  const { revision, remoteHost } = sourceOptions(values, spec);
+  const src = openSource(spec, { revision, remoteHost });
   const config = await loadConfig(src);
   const index = await readWeightIndex(src);
   checkAgainstConfig(index, config);
   const tensors = new Map<string, Float32Array>();
-  for (const info of index.values()) tensors.set(info.name, toF32(info, await readTensorBytes(src, info)));
+  const progress = stderrProgress();
+  for (const info of index.values()) {
+    progress.update(`converting ${info.name}`, tensors.size, index.size, 'items');
+    tensors.set(info.name, toF32(info, await readTensorBytes(src, info)));
+  }
   const vocab = (await src.exists('tokenizer.json'))
     ? ggufVocab(await src.json('tokenizer.json'), config.vocabSize)
     : undefined;
-  await writeFile(required(values.out, '--out'), writeGguf({ config, tensors }, { dtype, ...vocab }));
+  progress.update(`writing ${out}`, index.size, index.size, 'items');
+  await writeOutputFile(out, writeGguf({ config, tensors }, { dtype, ...vocab }), '--out');
+  progress.clear();
 }
 
 /**

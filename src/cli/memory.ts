@@ -1,6 +1,5 @@
 // `ccmem memory-logits` and `ccmem chat`: a session with a context-memory policy (and a CCM or sentinel
 // adapter; a sentinel adapter's LoRA is merged into the model as it loads).
-import { readFile } from 'node:fs/promises';
 import { Chat } from '../engine/chat.js';
 import { Session } from '../engine/session.js';
 import { invalidInput } from '../errors.js';
@@ -17,8 +16,11 @@ import type { LoadedModel } from '../model/load.js';
 import { loadModelWithAdapter } from '../model/load-adapter.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { parseIds, parseNumber, required } from './args.js';
+import { readJsonFile } from './files.js';
+import { stopNote } from './finish.js';
 import type { CliValues } from './main.js';
-import { openGpu, sampling } from './run.js';
+import { stderrProgress } from './progress.js';
+import { openGpu, sampling, sourceOptions } from './run.js';
 
 interface MemorySetup {
   gpu: Gpu;
@@ -31,7 +33,14 @@ export async function setup(values: CliValues): Promise<MemorySetup> {
   const policy = required(values.memory, '--memory') as PolicyName;
   if (!POLICY_NAMES.includes(policy)) throw invalidInput(`--memory must be one of ${POLICY_NAMES.join(', ')}`);
   const { gpu, format } = await openGpu(values);
-  const loaded = await loadModelWithAdapter(gpu, required(values.model, '--model'), values.adapter, { format });
+  const spec = required(values.model, '--model');
+  const compTokens = parseNumber(values['comp-tokens'], '--comp-tokens', true);
+  const loaded = await loadModelWithAdapter(gpu, spec, values.adapter, {
+    format,
+    ...sourceOptions(values, spec),
+    memory: { policy, compTokens }, // a PEFT adapter takes its mode and COMP count from these flags
+  });
+  stderrProgress().clear();
   const { model, gpuAdapter: adapter } = loaded;
   return {
     gpu,
@@ -109,7 +118,7 @@ export async function memoryLogitsCommand(values: CliValues): Promise<void> {
 }
 
 export async function chatCommand(values: CliValues): Promise<void> {
-  const turns = JSON.parse(await readFile(required(values.turns, '--turns'), 'utf8')) as unknown;
+  const turns = await readJsonFile(required(values.turns, '--turns'), '--turns');
   if (!Array.isArray(turns) || !turns.every((t) => typeof t === 'string' && t.length > 0)) {
     throw invalidInput('--turns must be a JSON list of non-empty user messages');
   }
@@ -118,19 +127,21 @@ export async function chatCommand(values: CliValues): Promise<void> {
   const capacity = parseNumber(values.capacity, '--capacity', true);
   const session = new Session(model, { capacity, memory, adapter });
   const chat = new Chat(session, model.tokenizer);
+  const maxNewTokens = parseNumber(values['max-new-tokens'], '--max-new-tokens', true) ?? 64;
   for (const text of turns as string[]) {
-    const stream = chat.send(text, {
-      maxNewTokens: parseNumber(values['max-new-tokens'], '--max-new-tokens', true) ?? 64,
-      ...sampling(values),
-    });
+    const stream = chat.send(text, { maxNewTokens, ...sampling(values) });
     let step = await stream.next();
+    let atEnd = session.stats();
     while (!step.done) {
       if (!values.json) process.stdout.write(step.value.delta);
+      atEnd = session.stats(); // nothing is fed after the last token: this is the state the reply ended in
       step = await stream.next();
     }
-    const { text: reply, ids } = step.value;
-    if (values.json) console.log(JSON.stringify({ reply, ids, memory: session.stats() }));
+    const { text: reply, ids, finishReason } = step.value;
+    if (values.json) console.log(JSON.stringify({ reply, ids, finishReason, memory: session.stats() }));
     else process.stdout.write('\n');
+    const note = stopNote(step.value, maxNewTokens, atEnd, model.config.maxPositions);
+    if (note) console.error(note);
   }
   gpu.destroy();
 }

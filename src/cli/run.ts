@@ -5,9 +5,12 @@ import { invalidInput } from '../errors.js';
 import { acquireGpu, type Gpu } from '../gpu/device.js';
 import { nodeGpu } from '../gpu/node.js';
 import type { WeightFormat } from '../gpu/tensor.js';
-import { type LoadedModel, loadModel } from '../model/load.js';
+import { type LoadedModel, type LoadOptions, loadModel } from '../model/load.js';
+import { isUrlOrHubId } from '../model/source.js';
 import { parseIds, parseNumber, required } from './args.js';
+import { stopNote } from './finish.js';
 import type { CliValues } from './main.js';
+import { stderrProgress } from './progress.js';
 
 const FORMATS = ['auto', 'f32', 'f16', 'f16p'] as const;
 
@@ -18,9 +21,28 @@ export async function openGpu(values: CliValues): Promise<{ gpu: Gpu; format: We
   return { gpu: await acquireGpu({ gpu: await nodeGpu() }), format };
 }
 
+/**
+ * How to fetch model `spec`: a hub id's --revision on the host HF_ENDPOINT names (default huggingface.co),
+ * with a progress bar on a terminal's stderr.
+ */
+export function sourceOptions(
+  values: CliValues,
+  spec: string,
+): Pick<LoadOptions, 'revision' | 'remoteHost' | 'onProgress'> {
+  const verb = isUrlOrHubId(spec) ? 'downloading' : 'reading';
+  return {
+    revision: values.revision,
+    remoteHost: process.env.HF_ENDPOINT || undefined,
+    onProgress: ({ file, loaded, total }) => stderrProgress().update(`${verb} ${file}`, loaded, total),
+  };
+}
+
 async function open(values: CliValues): Promise<{ gpu: Gpu; model: LoadedModel }> {
   const { gpu, format } = await openGpu(values);
-  return { gpu, model: await loadModel(gpu, required(values.model, '--model'), { format }) };
+  const spec = required(values.model, '--model');
+  const model = await loadModel(gpu, spec, { format, ...sourceOptions(values, spec) });
+  stderrProgress().clear();
+  return { gpu, model };
 }
 
 function promptIds(values: CliValues, model: LoadedModel): number[] {
@@ -63,12 +85,15 @@ export async function generateCommand(values: CliValues): Promise<void> {
       JSON.stringify({
         ids: result.ids,
         text: result.text,
+        finishReason: result.finishReason,
         timings: { prefillTokensPerSecond, decodeTokensPerSecond },
       }),
     );
   } else {
     process.stdout.write('\n');
   }
+  const note = stopNote(result, maxNewTokens, session.stats(), model.config.maxPositions);
+  if (note) console.error(note);
   gpu.destroy();
 }
 

@@ -1,8 +1,9 @@
 // Import of the official Context-Memory adapters (snu-mllab/Context-Memory, ccm.md section 9): a PEFT
 // LoRA adapter_config.json and a safetensors state dict with PEFT key names. This file only translates
 // names and config fields into the project format; src/model/adapter.ts reads and validates the result.
-// PEFT configs do not say how many COMP tokens, which mode or whether a sink is used: those come from an
-// optional "ccmem" object inside adapter_config.json or from the caller's options (options win).
+// PEFT configs do not say how many COMP tokens, which mode or whether a sink is used: those come from the
+// caller's options, an optional "ccmem" object inside adapter_config.json, or else the memory policy the
+// adapter is loaded for (in that order).
 import { modelFormat, unsupportedModel } from '../errors.js';
 import type { AdapterMethod, BaseModelInfo, CompMode, LoraTarget, TensorNaming } from './adapter.js';
 
@@ -20,6 +21,27 @@ export interface PeftImportOptions {
   separators?: Record<string, number[]>;
   /** Base model facts to record and check (hidden size and layer count are read from the tensors). */
   baseModel?: Partial<BaseModelInfo>;
+}
+
+/** The part of a memory request that tells which adapter it runs with (a MemoryRequest fits it). */
+export interface AdapterUse {
+  policy: string;
+  compTokens?: number;
+  sink?: boolean;
+}
+
+/**
+ * What a memory policy implies about a CCM adapter: ccm-merge runs a merge adapter, ccm-concat and
+ * ccm-stream a concat one (streaming concatenates, ccm.md section 7), and its COMP count and sink, when
+ * given, are the adapter's. Other policies imply nothing.
+ */
+export function impliedByMemory(use: AdapterUse | undefined): PeftImportOptions {
+  if (!use?.policy.startsWith('ccm-')) return {};
+  return {
+    mode: use.policy === 'ccm-merge' ? 'merge' : 'concat',
+    ...(use.compTokens === undefined ? {} : { compTokens: use.compTokens }),
+    ...(use.sink === undefined ? {} : { sink: use.sink }),
+  };
 }
 
 /** Weight files a PEFT adapter folder may hold, in the order they are tried. */
@@ -93,17 +115,26 @@ export function peftLayout(c: Json, where: string): PeftLayout {
 /**
  * The project config (unvalidated JSON) of a PEFT adapter whose file holds `rows` COMP embedding rows.
  * Its baseModel holds only what the config, the "ccmem" section and the options say; the caller adds
- * what the tensors tell (hidden size, layer count).
+ * what the tensors tell (hidden size, layer count). `implied` (impliedByMemory) fills in the mode, COMP
+ * count and sink of a CCM adapter where neither the options nor the section say them.
  */
-export function peftToProjectConfig(c: Json, options: PeftImportOptions, layout: PeftLayout, rows: number): Json {
+export function peftToProjectConfig(
+  c: Json,
+  options: PeftImportOptions,
+  layout: PeftLayout,
+  rows: number,
+  implied: PeftImportOptions = {},
+): Json {
   const section = c.ccmem ?? {};
   if (!isObject(section)) throw modelFormat('"ccmem" in a PEFT adapter_config.json must be an object');
-  const pick = (key: keyof PeftImportOptions): unknown => options[key] ?? section[key];
-  const method = pick('method') ?? (rows > 0 ? 'ccm' : 'lora');
+  const said = (key: keyof PeftImportOptions): unknown => options[key] ?? section[key];
+  const method = said('method') ?? (rows > 0 ? 'ccm' : 'lora');
+  const pick = (key: keyof PeftImportOptions): unknown => said(key) ?? (method === 'ccm' ? implied[key] : undefined);
   const mode = pick('mode');
   if (method === 'ccm' && mode === undefined) {
     throw modelFormat(
-      'a PEFT CCM adapter does not record its mode: pass { mode: "concat" | "merge" } or add "ccmem": { "mode": ... } to adapter_config.json',
+      'a PEFT CCM adapter does not record its mode: load it for a ccm-concat or ccm-merge memory policy, ' +
+        'pass { mode: "concat" | "merge" }, or add "ccmem": { "mode": ... } to adapter_config.json',
     );
   }
   const defaultComp = method === 'ccm' ? (mode === 'merge' ? rows / 2 : rows) : method === 'sentinel' ? 1 : 0;

@@ -408,9 +408,15 @@ export function writeAdapter(adapter: Adapter): Record<string, string | Uint8Arr
 
 /**
  * Loads an adapter folder (a FileSource, local path, URL or hub id): the project format, or the
- * official PEFT layout (ccm.md section 9), whose missing facts come from `options` or its "ccmem" section.
+ * official PEFT layout (ccm.md section 9), whose missing facts come from `options`, its "ccmem" section,
+ * or else `implied`: what the memory policy it is loaded for says (impliedByMemory; a project-format
+ * adapter records them, and memoryForAdapter checks the policy against its config instead).
  */
-export async function loadAdapter(spec: string | FileSource, options: PeftImportOptions = {}): Promise<Adapter> {
+export async function loadAdapter(
+  spec: string | FileSource,
+  options: PeftImportOptions = {},
+  implied: PeftImportOptions = {},
+): Promise<Adapter> {
   const src = typeof spec === 'string' ? openSource(spec) : spec;
   const where = `${src.id}/${ADAPTER_CONFIG_FILE}`;
   if (!(await src.exists(ADAPTER_CONFIG_FILE))) throw modelFormat(`${src.id}: missing ${ADAPTER_CONFIG_FILE}`);
@@ -426,11 +432,17 @@ export async function loadAdapter(spec: string | FileSource, options: PeftImport
     const { lora, embeddings } = await readTensors(file, PROJECT_NAMING, layoutOf(config), knownDims(config.baseModel));
     return { config, lora, embeddings };
   }
-  if (isPeftConfig(raw)) return loadPeft(src, raw, options, where);
+  if (isPeftConfig(raw)) return loadPeft(src, raw, options, implied, where);
   throw modelFormat(`${where}: neither a ccmem adapter ("format": "${ADAPTER_FORMAT}") nor a PEFT LoRA config`);
 }
 
-async function loadPeft(src: FileSource, raw: Json, options: PeftImportOptions, where: string): Promise<Adapter> {
+async function loadPeft(
+  src: FileSource,
+  raw: Json,
+  options: PeftImportOptions,
+  implied: PeftImportOptions,
+  where: string,
+): Promise<Adapter> {
   const layout = peftLayout(raw, where);
   const name = await firstExisting(src, PEFT_WEIGHT_FILES);
   if (!name) {
@@ -445,7 +457,7 @@ async function loadPeft(src: FileSource, raw: Json, options: PeftImportOptions, 
   }
   const file = await openWeights(src, name);
   const rows = PEFT_NAMING.embeddings.map((n) => file.index.get(n)).find(Boolean)?.shape[0] ?? 0;
-  const draft = peftToProjectConfig(raw, options, layout, rows);
+  const draft = peftToProjectConfig(raw, options, layout, rows, implied);
   const base = parseBaseModel(draft.baseModel, where);
   const numLayers = base.numLayers ?? peftLayerCount(file.index.keys());
   const full = { ...layout, embeddingRows: rows, numLayers };

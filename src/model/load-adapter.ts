@@ -4,8 +4,10 @@
 import type { Gpu } from '../gpu/device.js';
 import { type Adapter, checkAdapter, loadAdapter } from './adapter.js';
 import { uploadAdapter } from './adapter-gpu.js';
+import { type AdapterUse, impliedByMemory } from './adapter-peft.js';
 import type { GpuAdapter } from './gpu-adapter.js';
 import { type LoadedModel, type LoadOptions, loadModel } from './load.js';
+import { openSource } from './source.js';
 
 export interface ModelWithAdapter {
   model: LoadedModel;
@@ -14,15 +16,26 @@ export interface ModelWithAdapter {
   gpuAdapter: GpuAdapter | undefined;
 }
 
+export interface ModelWithAdapterOptions extends Omit<LoadOptions, 'mergeAdapter'> {
+  /**
+   * The memory policy the adapter is loaded for (a MemoryRequest): an official PEFT adapter, which does not
+   * record its mode, COMP count or sink, takes them from there (ccm-merge: merge, ccm-concat/ccm-stream: concat).
+   */
+  memory?: AdapterUse;
+}
+
 export async function loadModelWithAdapter(
   gpu: Gpu,
   modelSpec: string,
   adapterSpec: string | undefined,
-  options: Omit<LoadOptions, 'mergeAdapter'> = {},
+  options: ModelWithAdapterOptions = {},
 ): Promise<ModelWithAdapter> {
-  const adapter = adapterSpec ? await loadAdapter(adapterSpec) : undefined;
+  const { memory, ...load } = options;
+  // the hub host applies to the adapter too; the revision names the model's
+  const adapterSource = adapterSpec && openSource(adapterSpec, { remoteHost: load.remoteHost, fetch: load.fetch });
+  const adapter = adapterSource ? await loadAdapter(adapterSource, {}, impliedByMemory(memory)) : undefined;
   const method = adapter?.config.method;
-  const model = await loadModel(gpu, modelSpec, { ...options, mergeAdapter: method === 'ccm' ? undefined : adapter });
+  const model = await loadModel(gpu, modelSpec, { ...load, mergeAdapter: method === 'ccm' ? undefined : adapter });
   try {
     if (adapter) checkAdapter(adapter, model.config);
     const uploaded = method === 'ccm' || method === 'sentinel';

@@ -14,14 +14,20 @@ export interface FileSource {
 }
 
 export interface SourceOptions {
-  /** Hub revision (branch, tag or commit); default 'main'. */
+  /** A hub id's branch, tag or commit; default 'main'. Only hub ids have revisions. */
   revision?: string;
+  /**
+   * The server hub ids are fetched from, as `{remoteHost}/{id}/resolve/{revision}/{file}`: a Hugging Face
+   * mirror (transformers.js `env.remoteHost`, huggingface_hub's HF_ENDPOINT); default DEFAULT_REMOTE_HOST.
+   */
+  remoteHost?: string;
   fetch?: typeof fetch;
   /** Bytes delivered so far from `file` by this source (all reads together); total = file size, 0 if unknown. */
   onProgress?: (p: { file: string; loaded: number; total: number }) => void;
 }
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+export const DEFAULT_REMOTE_HOST = 'https://huggingface.co';
 
 /** True for http(s) URLs and hub ids "org/name". A relative local folder of that shape must be written "./org/name". */
 export function isUrlOrHubId(spec: string): boolean {
@@ -32,9 +38,11 @@ const isNode = () => typeof process !== 'undefined' && !!process.versions?.node;
 
 export function openSource(spec: string, options: SourceOptions = {}): FileSource {
   const http = (url: string) => withText(spec, new HttpSource(spec, url.replace(/\/+$/, ''), options));
+  if (HUB_ID.test(spec)) return http(hubFolderUrl(spec, options));
+  if (options.revision !== undefined) {
+    throw invalidInput(`a revision (${options.revision}) applies to hub ids "org/name", not to ${spec}`);
+  }
   if (/^https?:\/\//i.test(spec)) return http(spec);
-  if (HUB_ID.test(spec))
-    return http(`https://huggingface.co/${spec}/resolve/${encodeURIComponent(options.revision ?? 'main')}`);
   if (isNode()) {
     const root = spec.replace(/(.)\/+$/, '$1');
     return withText(root, new LocalSource(root, options));
@@ -43,6 +51,19 @@ export function openSource(spec: string, options: SourceOptions = {}): FileSourc
   const base = (globalThis as { location?: { href: string } }).location?.href;
   if (!base) throw invalidInput(`cannot open "${spec}": not a URL or hub id, and local paths need Node`);
   return http(new URL(spec, base).href);
+}
+
+/** The folder URL of hub id `id` at the options' revision on their host. */
+export function hubFolderUrl(id: string, options: Pick<SourceOptions, 'revision' | 'remoteHost'> = {}): string {
+  const host = options.remoteHost ?? DEFAULT_REMOTE_HOST;
+  if (!/^https?:\/\/[^/]/i.test(host)) {
+    throw invalidInput(`the hub host must be an http(s) URL such as ${DEFAULT_REMOTE_HOST}, got "${host}"`);
+  }
+  const revision = options.revision ?? 'main';
+  if (typeof revision !== 'string' || revision === '') {
+    throw invalidInput(`a hub revision must be a branch, tag or commit name, got ${JSON.stringify(revision)}`);
+  }
+  return `${host.replace(/\/+$/, '')}/${id}/resolve/${encodeURIComponent(revision)}`;
 }
 
 /** A source over files held in memory (strings are UTF-8 encoded). */
@@ -146,10 +167,16 @@ class LocalSource implements RawSource {
     return `${this.id}/${file}`;
   }
 
-  private fail(file: string, e: unknown): never {
+  /** The typed error for a failed open or stat of `file`; a folder that is not there is named as such. */
+  private async failure(file: string, e: unknown): Promise<Error> {
     const code = (e as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw modelFormat(`${this.id}: missing file ${file}`);
-    throw fetchError(`${this.id}/${file}: ${(e as Error).message}`, e);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return fetchError(`${this.id}/${file}: ${(e as Error).message}`, e);
+    const fs = await this.nodeFs();
+    const folder = await fs.stat(this.id).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    return modelFormat(folder ? `${this.id}: missing file ${file}` : `${this.id}: no such folder`);
   }
 
   async exists(file: string): Promise<boolean> {
@@ -160,7 +187,7 @@ class LocalSource implements RawSource {
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return false;
-      this.fail(file, e);
+      throw await this.failure(file, e);
     }
   }
 
@@ -169,7 +196,7 @@ class LocalSource implements RawSource {
     try {
       return (await fs.stat(this.path(file))).size;
     } catch (e) {
-      this.fail(file, e);
+      throw await this.failure(file, e);
     }
   }
 
@@ -180,7 +207,7 @@ class LocalSource implements RawSource {
     try {
       handle = await fs.open(this.path(file), 'r');
     } catch (e) {
-      this.fail(file, e);
+      throw await this.failure(file, e);
     }
     try {
       const out = new Uint8Array(length);

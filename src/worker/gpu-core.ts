@@ -24,6 +24,9 @@ export async function loadGpuCore(
       format: init.format ?? 'auto',
       onProgress,
       cache: init.cache,
+      revision: init.revision,
+      remoteHost: init.remoteHost,
+      memory: init.memory, // a PEFT adapter takes its mode and COMP count from the policy
     });
     if (!model.tokenizer) throw invalidInput(`${model.id} has no tokenizer.json: the chat engine needs one`);
     const capacity = init.capacity ?? Math.min(2048, model.config.maxPositions);

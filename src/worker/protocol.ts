@@ -15,9 +15,16 @@ export type EngineMemoryOptions = MemoryRequest;
 export interface EngineInit {
   /** A model folder: an http(s) URL or a Hugging Face hub id (a page-relative path is resolved by the client). */
   model: string;
+  /** A hub id's branch, tag or commit; default 'main' (refused for a URL). */
+  revision?: string;
+  /** The server hub ids (model and adapter) are fetched from, e.g. a mirror; default 'https://huggingface.co'. */
+  remoteHost?: string;
   /** A CCM adapter folder (needed by the ccm policies), or a plain LoRA merged into the weights. */
   adapter?: string;
-  /** Default: full. */
+  /**
+   * Default: full. An official PEFT adapter, which does not record its mode or COMP count, takes them from a
+   * ccm policy here (ccm-merge: merge; ccm-concat, ccm-stream: concat; compTokens when given).
+   */
   memory?: EngineMemoryOptions;
   /** KV cache slots of each chat; default min(2048, max_position_embeddings). */
   capacity?: number;

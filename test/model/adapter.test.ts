@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isCcmemError } from '../../src/errors.js';
 import { roundToF16 } from '../../src/gpu/half.js';
+import { memoryForAdapter } from '../../src/memory/policy.js';
 import {
   type Adapter,
   type AdapterMethod,
@@ -19,6 +20,7 @@ import {
   writeAdapter,
 } from '../../src/model/adapter.js';
 import { mergeLoraReader } from '../../src/model/adapter-gpu.js';
+import { impliedByMemory } from '../../src/model/adapter-peft.js';
 import { type TensorToWrite, writeSafetensors } from '../../src/model/safetensors.js';
 import { memorySource } from '../../src/model/source.js';
 import { layerTensorNames, type ModelConfig } from '../../src/model/types.js';
@@ -222,6 +224,54 @@ describe('official PEFT import', () => {
     expect(a.config).toMatchObject({ method: 'lora', compTokens: 0, embeddingRows: 0 });
     expect(a.config.mode).toBeUndefined();
     expect(a.embeddings.length).toBe(0);
+  });
+
+  describe('mode and COMP count from the memory policy it is loaded for (issue 11, item 2)', () => {
+    const released = (rows: number, extra?: Record<string, unknown>) =>
+      memorySource(peftFolder(m, { rank: 2, rows, seed: 8, extra }).files);
+
+    it('ccm-concat, ccm-merge and ccm-stream say the mode; a given COMP count and sink are taken too', async () => {
+      const concat = await loadAdapter(released(2), {}, impliedByMemory({ policy: 'ccm-concat', compTokens: 2 }));
+      expect(concat.config).toMatchObject({ method: 'ccm', mode: 'concat', compTokens: 2, sink: false });
+      const merge = await loadAdapter(released(4), {}, impliedByMemory({ policy: 'ccm-merge', sink: true }));
+      expect(merge.config).toMatchObject({ mode: 'merge', compTokens: 2, sink: true, embeddingRows: 4 });
+      const stream = await loadAdapter(released(3), {}, impliedByMemory({ policy: 'ccm-stream' }));
+      expect(stream.config).toMatchObject({ mode: 'concat', compTokens: 3 });
+      checkAdapter(concat, m);
+      // what the policy implies is then what memoryForAdapter checks the policy against
+      expect(memoryForAdapter({ policy: 'ccm-concat' }, concat.config)).toMatchObject({ compTokens: 2 });
+    });
+
+    it('a COMP count the rows contradict is refused', async () => {
+      const implied = impliedByMemory({ policy: 'ccm-concat', compTokens: 3 });
+      await expectError(loadAdapter(released(2), {}, implied), 'MODEL_FORMAT', /embeddingRows/);
+    });
+
+    it('what the options or the "ccmem" section say wins, so a mismatch with the policy is reported', async () => {
+      const implied = impliedByMemory({ policy: 'ccm-concat' });
+      const section = await loadAdapter(released(4, { ccmem: { mode: 'merge' } }), {}, implied);
+      expect(section.config.mode).toBe('merge');
+      expect(() => memoryForAdapter({ policy: 'ccm-concat' }, section.config)).toThrow(/trained for ccm-merge/);
+      const options = await loadAdapter(released(4), { mode: 'merge' }, implied);
+      expect(options.config.mode).toBe('merge');
+    });
+
+    it('other policies say nothing: the error stays where nothing records the mode', async () => {
+      for (const policy of ['full', 'window', 'sentinel']) expect(impliedByMemory({ policy })).toEqual({});
+      expect(impliedByMemory(undefined)).toEqual({});
+      const implied = impliedByMemory({ policy: 'window' });
+      await expectError(loadAdapter(released(2), {}, implied), 'MODEL_FORMAT', /does not record its mode/);
+    });
+
+    it('a plain LoRA stays a LoRA, and a project-format adapter ignores the policy', async () => {
+      const implied = impliedByMemory({ policy: 'ccm-concat', compTokens: 2 });
+      const lora = await loadAdapter(released(0), {}, implied);
+      expect(lora.config).toMatchObject({ method: 'lora', compTokens: 0 });
+      expect(lora.config.mode).toBeUndefined();
+      const project = randomAdapter(m, { rank: 2, compTokens: 2, mode: 'merge', seed: 9 });
+      const loaded = await loadAdapter(memorySource(writeAdapter(project)), {}, implied);
+      expect(loaded.config.mode).toBe('merge');
+    });
   });
 
   const peftErrors: [string, Parameters<typeof peftFolder>[1], PeftImportOptions, string, RegExp][] = [

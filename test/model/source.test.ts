@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTensorBytes, readWeightIndex, toF32, writeSafetensors } from '../../src/model/safetensors.js';
-import { type FileSource, isUrlOrHubId, memorySource, openSource, type SourceOptions } from '../../src/model/source.js';
+import {
+  DEFAULT_REMOTE_HOST,
+  type FileSource,
+  hubFolderUrl,
+  isUrlOrHubId,
+  memorySource,
+  openSource,
+  type SourceOptions,
+} from '../../src/model/source.js';
 import { typedError } from '../helpers/checks.js';
 
 const weights = writeSafetensors([
@@ -42,7 +50,8 @@ function serve(req: import('node:http').IncomingMessage, res: import('node:http'
   if (path === '/error/config.json') return answer(500, {});
   let data: Uint8Array;
   try {
-    data = readFileSync(join(dir, path.replace(/^\/model\//, '')));
+    // /model/ is a plain folder URL; /hub/ a Hugging Face mirror holding org/name at revision v1 only
+    data = readFileSync(join(dir, path.replace(/^\/model\//, '').replace(/^\/hub\/org\/name\/resolve\/v1\//, '')));
   } catch {
     return answer(404, {}, new TextEncoder().encode('not found'));
   }
@@ -210,6 +219,53 @@ describe('http source', () => {
       'https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct/resolve/main/config.json',
       'https://huggingface.co/org/name/resolve/refs%2Fpr%2F1/sub%20dir/x.json',
     ]);
+  });
+});
+
+describe('hub ids on another host (issue 11, item 10)', () => {
+  it('reads org/name at a revision from a mirror (remoteHost), ranges included', async () => {
+    log.length = 0;
+    const src = openSource('org/name', { remoteHost: `${baseUrl}/hub/`, revision: 'v1' });
+    expect(src.id).toBe('org/name');
+    expect(await src.json('config.json')).toEqual({ model_type: 'llama' });
+    expect(await src.read('model.safetensors', 10, 20)).toEqual(weights.subarray(10, 30));
+    expect(log.map((r) => [r.method, r.path, r.status])).toEqual([
+      ['GET', '/hub/org/name/resolve/v1/config.json', 200],
+      ['GET', '/hub/org/name/resolve/v1/model.safetensors', 206],
+    ]);
+    expect(hubFolderUrl('org/name', { remoteHost: 'https://hf-mirror.com', revision: 'refs/pr/2' })).toBe(
+      'https://hf-mirror.com/org/name/resolve/refs%2Fpr%2F2',
+    );
+    expect(hubFolderUrl('org/name')).toBe(`${DEFAULT_REMOTE_HOST}/org/name/resolve/main`);
+  });
+
+  it('a revision the mirror lacks is a missing file naming the URL', async () => {
+    const e = await typedError(openSource('org/name', { remoteHost: `${baseUrl}/hub` }).json('config.json'));
+    expect(e.code).toBe('MODEL_FORMAT');
+    expect(e.message).toContain(`${baseUrl}/hub/org/name/resolve/main/config.json`);
+  });
+
+  it('refuses a host that is not an http(s) URL, an empty revision, and a revision of a URL or folder', async () => {
+    const cases: [() => unknown, RegExp][] = [
+      [() => openSource('org/name', { remoteHost: 'hf-mirror.com' }), /hub host must be an http\(s\) URL/],
+      [() => openSource('org/name', { revision: '' }), /revision must be a branch, tag or commit/],
+      [() => openSource(dir, { revision: 'v1' }), /applies to hub ids/],
+      [() => openSource(`${baseUrl}/model`, { revision: 'v1' }), /applies to hub ids/],
+    ];
+    for (const [call, message] of cases) {
+      const e = await typedError(call);
+      expect(e.code).toBe('INVALID_INPUT');
+      expect(e.message).toMatch(message);
+    }
+  });
+});
+
+describe('local folder that is not there', () => {
+  it('says so rather than naming its first file', async () => {
+    const e = await typedError(openSource(join(dir, 'no-such-model')).json('config.json'));
+    expect(e.code).toBe('MODEL_FORMAT');
+    expect(e.message).toBe(`${join(dir, 'no-such-model')}: no such folder`);
+    expect((await typedError(openSource(dir).text('nope.json'))).message).toBe(`${dir}: missing file nope.json`);
   });
 });
 
