@@ -17,11 +17,13 @@ import { CHROMIUM } from './helpers/chromium.js';
 const ARTIFACTS = path.resolve('test-artifacts');
 const TEST_PAGE = '/test/browser/blank.html';
 
+const SLOT_BYTES = 10_240;
+
 type DevtoolsWindow = Window & { devtools: typeof Devtools; seen: HookEvent[] };
 
-/** A plausible ccm-concat chat after `turn` turns: 5 layers, 64 slots of 1280 bytes, 2 COMP slots a turn. */
+/** A plausible ccm-concat chat after `turn` turns: 5 layers, 64 slots of 10 KiB, 2 COMP slots a turn. */
 function sample(turn: number): MemorySample {
-  const slotBytes = 1280;
+  const slotBytes = SLOT_BYTES;
   const slots = { sink: 1, memory: 2 * turn, working: 10 + turn, capacity: 64 };
   const used = slots.sink + slots.memory + slots.working;
   const textTokens = 1 + 25 * turn + slots.working;
@@ -29,7 +31,7 @@ function sample(turn: number): MemorySample {
     weights: { current: 1_045_008, peak: 1_045_008 },
     kv: { current: slots.capacity * slotBytes, peak: slots.capacity * slotBytes },
     memory: { current: 0, peak: 0 },
-    scratch: { current: 30_000 + 100 * turn, peak: 31_000 + 100 * turn },
+    scratch: { current: 100_000 + 100 * turn, peak: 101_000 + 100 * turn },
     staging: { current: 4, peak: 4 },
   };
   const current = Object.values(byTag).reduce((s, t) => s + t.current, 0);
@@ -48,18 +50,26 @@ function sample(turn: number): MemorySample {
     },
     ledger: { current, peak: current + 1000, byTag, buffers: 61 },
     speed: { prefillTokensPerSecond: 200 + turn, decodeTokensPerSecond: 40.5 + turn, timeToFirstTokenMs: 31 + turn },
+    turn,
   };
 }
 
-/** The chart's bands of a sample bottom-up, as docs/devtools.md defines them. */
+/** The chart's bands of a sample bottom-up, as docs/devtools.md defines them: weights, scratch, memory slots, working KV, free KV. */
 function devtoolsBands(s: MemorySample): number[] {
   const slotBytes = s.memory.bytes / (s.memory.slots.sink + s.memory.slots.memory + s.memory.slots.working);
   const memorySlots = (s.memory.slots.sink + s.memory.slots.memory) * slotBytes;
   const t = s.ledger.byTag;
-  return [t.weights.current, t.kv.current - memorySlots, memorySlots, t.scratch.current + t.staging.current];
+  return [
+    t.weights.current,
+    t.scratch.current + t.staging.current,
+    memorySlots,
+    s.memory.bytes - memorySlots,
+    t.kv.current - s.memory.bytes,
+  ];
 }
 
-const fullContext = (s: MemorySample) => s.ledger.current - s.memory.bytes + s.memory.fullContextBytes;
+/** Everything but the KV buffers, plus the K/V of every token of the conversation. */
+const fullContext = (s: MemorySample) => s.ledger.current - s.ledger.byTag.kv.current + s.memory.fullContextBytes;
 
 /** The panel's statistics as data-stat -> data-value. */
 function shownStats(page: Page, selector: string): Promise<Record<string, string>> {
@@ -74,10 +84,12 @@ function expectedStats(s: MemorySample): Record<string, string> {
   const m = s.memory;
   return Object.fromEntries(
     Object.entries({
+      turn: s.turn,
       policy: m.policy,
       gpuCurrent: s.ledger.current,
       gpuPeak: s.ledger.peak,
       kvBytes: m.bytes,
+      kvAllocated: s.ledger.byTag.kv.current,
       fullContextBytes: m.fullContextBytes,
       compressionRatio: m.compressionRatio,
       tokensCompressed: m.tokensCompressed,
@@ -144,8 +156,10 @@ describe('devtools memory panel', () => {
       // The chart: uPlot holds one column per sample, the stacks as cumulative sums (topmost first) and the
       // line; on its canvas, the last column shows each band's color where that band lies.
       const bands = await page.evaluate((s) => (window as unknown as DevtoolsWindow).devtools.gpuBands(s), last);
-      expect(bands.weights + bands.kv + bands.memory + bands.scratch).toBe(last.ledger.current);
-      expect(bands.memory).toBe(7 * 1280); // 1 sink + 6 memory slots of 1280 bytes
+      expect(bands.weights + bands.scratch + bands.memory + bands.kvWorking + bands.kvFree).toBe(last.ledger.current);
+      expect(bands.memory).toBe(7 * SLOT_BYTES); // 1 sink + 6 memory slots
+      expect(bands.kvWorking).toBe(13 * SLOT_BYTES); // the working tokens
+      expect(bands.kvFree).toBe((64 - 20) * SLOT_BYTES); // the allocated slots nothing uses
       const line = fullContext(last);
       const chart = await page.evaluate(
         ({ bands, line }) => {
@@ -157,7 +171,7 @@ describe('devtools memory panel', () => {
             const y = plot.valToPos(v, 'y', true);
             return { y, rgb: [...ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data.slice(0, 3)] };
           };
-          const stacked = [bands.weights, bands.kv, bands.memory, bands.scratch];
+          const stacked = [bands.weights, bands.scratch, bands.memory, bands.kvWorking, bands.kvFree];
           let base = 0;
           const pixels = stacked.map((v) => {
             const mid = at(base + v / 2);
@@ -168,6 +182,7 @@ describe('devtools memory panel', () => {
           return {
             data: plot.data.map((s) => [...s]),
             labels: plot.series.map((s) => s.label),
+            axes: plot.axes.map((a) => a.label),
             pixels,
             line: at(line),
             aboveTop: at(base * 1.03), // between the column's top and the line
@@ -175,11 +190,21 @@ describe('devtools memory panel', () => {
         },
         { bands, line },
       );
-      expect(chart.labels).toEqual(['turn', 'scratch', 'memory', 'kv', 'weights', 'full-context equivalent']);
+      expect(chart.labels).toEqual([
+        'turn',
+        'free KV',
+        'working KV',
+        'memory slots',
+        'scratch',
+        'weights',
+        'full-context equivalent',
+      ]);
+      expect(chart.axes).toEqual(['turn', 'GPU memory']);
       const columns = [1, 2, 3].map((t) => devtoolsBands(sample(t)));
       const cumulative = (upTo: number) => columns.map((b) => b.slice(0, upTo).reduce((a, v) => a + v, 0));
       expect(chart.data).toEqual([
         [1, 2, 3],
+        cumulative(5),
         cumulative(4),
         cumulative(3),
         cumulative(2),
@@ -189,13 +214,14 @@ describe('devtools memory panel', () => {
       // within a few levels of `color` (#rrggbb): the line's pixels are antialiased
       const near = (rgb: number[], color: string) =>
         rgb.every((c, i) => Math.abs(c - Number.parseInt(color.slice(1 + 2 * i, 3 + 2 * i), 16)) <= 8);
-      for (const [i, color] of ['#6b7280', '#3b82f6', '#f59e0b', '#10b981'].entries()) {
+      const colors = ['#6b7280', '#10b981', '#f59e0b', '#3b82f6', '#bfdbfe'];
+      for (const [i, color] of colors.entries()) {
         const band = chart.pixels[i]!;
-        if (band.height >= 2) expect(near(band.rgb, color), `${color}: ${band.rgb}`).toBe(true); // a thinner band's middle pixel may be its edge
+        if (band.height >= 3) expect(near(band.rgb, color), `${color}: ${band.rgb}`).toBe(true); // a thinner band's middle pixel may be its edge
       }
-      expect(chart.pixels.filter((b) => b.height >= 2)).toHaveLength(3); // weights, kv, scratch are checked
+      expect(chart.pixels.map((b) => b.height >= 3)).toEqual([true, true, true, true, true]); // every band checked
       expect(near(chart.line.rgb, '#ef4444'), `line: ${chart.line.rgb}`).toBe(true);
-      expect(near(chart.aboveTop.rgb, '#10b981')).toBe(false); // the column ends at its total
+      expect(near(chart.aboveTop.rgb, '#bfdbfe')).toBe(false); // the column ends at its total
 
       await page.screenshot({ path: path.join(ARTIFACTS, 'devtools-panel.png'), fullPage: true });
 
@@ -205,6 +231,40 @@ describe('devtools memory panel', () => {
       );
       expect(await page.locator('ccm-memory-panel dd').count()).toBe(0);
       await expect.poll(() => page.locator('ccm-memory-panel .empty').count()).toBe(1);
+    });
+  });
+
+  it('numbers its columns by turn: stopped turns marked, a turn answered again replaced, chats of an engine followed', async () => {
+    await env!.withPage(TEST_PAGE, async (page) => {
+      await page.setViewportSize({ width: 420, height: 760 });
+      await loadDevtools(page);
+      await page.evaluate(() => {
+        document.body.innerHTML = '<ccm-memory-panel hook engine="demo"></ccm-memory-panel>';
+      });
+      const view = () =>
+        page.evaluate(() => {
+          const panel = document.querySelector('ccm-memory-panel')!;
+          const legendTurn = panel.chart?.root.querySelector('.u-legend .u-series .u-value')?.textContent;
+          const turnStat = panel.shadowRoot!.querySelector('dd[data-stat=turn]')?.textContent;
+          return { turns: panel.chart ? [...panel.chart.data[0]] : [], legendTurn, turnStat };
+        });
+      const stoppedThird = { ...sample(2), turn: 3, stopped: true }; // a stopped reply leaves turn 2's memory
+      for (const s of [sample(1), sample(2), stoppedThird]) await publish(page, 'demo.1', s);
+      expect(await view()).toEqual({ turns: [1, 2, 3], legendTurn: '3 (stopped)', turnStat: '3 (stopped)' });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'devtools-panel-stopped.png'), fullPage: true });
+      await publish(page, 'demo.1', sample(3)); // the turn answered after all
+      expect(await view()).toEqual({ turns: [1, 2, 3], legendTurn: '3', turnStat: '3' });
+      await publish(page, 'demo.1', sample(2)); // the conversation went back (rebuilt, or another imported)
+      expect((await view()).turns).toEqual([1, 2]);
+      const { turn: _, ...unnumbered } = sample(3); // a sample pushed without a turn follows the last one
+      await publish(page, 'demo.1', unnumbered);
+      expect((await view()).turns).toEqual([1, 2, 3]);
+
+      // the engine's next chat (a restored one: its first column is the turns it holds), not another engine
+      await publish(page, 'demo.2', sample(5));
+      await publish(page, 'demox.1', sample(1));
+      await publish(page, 'other', sample(1));
+      expect((await view()).turns).toEqual([5]);
     });
   });
 
@@ -295,7 +355,7 @@ describe('devtools memory panel', () => {
       const chart = await panel.evaluate(() => {
         const plot = document.querySelector('ccm-memory-panel')!.chart!;
         const rect = plot.root.querySelector('canvas')!.getBoundingClientRect();
-        return { turns: [...plot.data[0]], line: [...plot.data[5]!], width: rect.width, height: rect.height };
+        return { turns: [...plot.data[0]], line: [...plot.data[6]!], width: rect.width, height: rect.height };
       });
       expect(chart.turns).toEqual([1, 2, 3, 4]);
       expect(chart.line).toEqual([1, 2, 3, 4].map((t) => fullContext(sample(t))));

@@ -12,14 +12,18 @@ export interface Series {
 }
 
 export interface ChartData {
-  /** The x value of each column (turn numbers). */
+  /** The x value of each column (turn numbers, increasing). */
   x: readonly number[];
+  /** Columns whose turn was stopped midway (its tick and legend say so). */
+  stopped?: readonly boolean[];
   /** Bottom-up. */
   stacks: readonly Series[];
   line: Series;
 }
 
-const HEIGHT = 180;
+const HEIGHT = 200;
+/** Marks a stopped turn's tick. */
+const STOPPED_MARK = '×';
 
 /** uPlot's stylesheet plus this chart's touches, for the shadow root that hosts the chart. */
 export const CHART_CSS = `${uPlotCss}
@@ -51,9 +55,18 @@ export function stackedChartData(data: ChartData): uPlot.AlignedData {
 /** Byte ticks at powers of two (256 KiB, 512 KiB, ...), which formatBytes shows as round numbers. */
 const BYTE_INCRS = Array.from({ length: 41 }, (_, i) => 2 ** i);
 
+export interface StackedChart {
+  readonly plot: uPlot;
+  /** Replaces the chart's values (same series as at creation). */
+  update(data: ChartData): void;
+}
+
+const AXIS_FONT = '11px system-ui, sans-serif';
+
 /** Draws `data` into `target` (sized to its width, following resizes) and shows the last column's values. */
-export function createStackedChart(target: HTMLElement, data: ChartData): uPlot {
+export function createStackedChart(target: HTMLElement, data: ChartData): StackedChart {
   const stacks = data.stacks.length;
+  let stopped = new Set(data.x.filter((_, i) => data.stopped?.[i]));
   const bars = uPlot.paths.bars!({ size: [0.7, 48] });
   const textColor = (u: uPlot) => getComputedStyle(u.root).color;
   const grid = { stroke: 'rgba(127,127,127,.2)', width: 1 };
@@ -82,20 +95,27 @@ export function createStackedChart(target: HTMLElement, data: ChartData): uPlot 
           stroke: textColor,
           grid: { show: false },
           ticks: { show: false },
+          label: 'turn',
+          labelSize: 16,
+          labelFont: AXIS_FONT,
+          size: 22,
           incrs: [1, 2, 5, 10, 20, 50, 100],
-          values: (_u, splits) => splits.map(String),
+          values: (_u, splits) => splits.map((t) => (stopped.has(t) ? `${t}${STOPPED_MARK}` : String(t))),
         },
         {
           stroke: textColor,
           grid,
           ticks: { show: false },
+          label: 'GPU memory',
+          labelSize: 16,
+          labelFont: AXIS_FONT,
           size: 64,
           incrs: BYTE_INCRS,
           values: (_u, splits) => splits.map(formatBytes),
         },
       ],
       series: [
-        { label: 'turn', value: (_u, v) => (v === null ? '–' : String(v)) },
+        { label: 'turn', value: (_u, v) => (v === null ? '–' : stopped.has(v) ? `${v} (stopped)` : String(v)) },
         ...[...data.stacks].reverse().map((s) => ({
           label: s.label,
           stroke: s.color,
@@ -122,13 +142,14 @@ export function createStackedChart(target: HTMLElement, data: ChartData): uPlot 
   );
   observer.observe(target);
   showLast(plot);
-  return plot;
-}
-
-/** Replaces the chart's values (same series as at creation). */
-export function updateStackedChart(plot: uPlot, data: ChartData): void {
-  plot.setData(stackedChartData(data));
-  showLast(plot);
+  return {
+    plot,
+    update(next) {
+      stopped = new Set(next.x.filter((_, i) => next.stopped?.[i]));
+      plot.setData(stackedChartData(next));
+      showLast(plot);
+    },
+  };
 }
 
 /** The legend shows the last column until the cursor picks another. */

@@ -3,7 +3,7 @@
 //   panel.push({ ...(await engine.memory()), speed: (await chat.lastResult()).usage })
 // The DevTools extension hosts the same element and feeds it relayed hook events (receive()).
 import type uPlot from 'uplot';
-import { CHART_CSS, type ChartData, createStackedChart, formatBytes, updateStackedChart } from './chart.js';
+import { CHART_CSS, type ChartData, createStackedChart, formatBytes, type StackedChart } from './chart.js';
 import { type HookEvent, installHook } from './hook.js';
 import { type MemorySample, sanitizeSample } from './stats.js';
 
@@ -13,39 +13,60 @@ const HISTORY = 200;
 
 const COLORS = {
   weights: '#6b7280',
-  kv: '#3b82f6',
-  memory: '#f59e0b',
   scratch: '#10b981',
+  memory: '#f59e0b',
+  kvWorking: '#3b82f6',
+  kvFree: '#bfdbfe',
   line: '#ef4444',
   sink: '#8b5cf6',
 };
 
+/** The chart's bands bottom-up, with their legend labels. */
+const BANDS = [
+  ['weights', 'weights'],
+  ['scratch', 'scratch'],
+  ['memory', 'memory slots'],
+  ['kvWorking', 'working KV'],
+  ['kvFree', 'free KV'],
+] as const;
+
+export type GpuBands = Record<(typeof BANDS)[number][0], number>;
+
 /** The chart's bands for one sample; they add up to the ledger's current bytes (docs/devtools.md). */
-export function gpuBands(s: MemorySample): { weights: number; kv: number; memory: number; scratch: number } {
+export function gpuBands(s: MemorySample): GpuBands {
   const { memory: m, ledger: l } = s;
   const used = m.slots.sink + m.slots.memory + m.slots.working;
-  // memory slots live in the KV buffers: show their share of the KV allocation as the memory band
+  // memory slots live in the KV buffers: their bytes move from the KV bands to the memory band
   const memorySlotBytes = used ? (m.bytes / used) * (m.slots.sink + m.slots.memory) : 0;
   return {
     weights: l.byTag.weights.current,
-    kv: l.byTag.kv.current - memorySlotBytes,
-    memory: l.byTag.memory.current + memorySlotBytes,
     scratch: l.byTag.scratch.current + l.byTag.staging.current,
+    memory: l.byTag.memory.current + memorySlotBytes,
+    kvWorking: m.bytes - memorySlotBytes,
+    kvFree: l.byTag.kv.current - m.bytes,
   };
 }
 
-/** What the GPU would hold if the KV cache kept every token of the conversation instead. */
-export const fullContextEquivalent = (s: MemorySample) => s.ledger.current - s.memory.bytes + s.memory.fullContextBytes;
+/**
+ * What the GPU would hold if the KV cache held exactly every token of the conversation: everything but
+ * the KV buffers, plus the full context's K/V. It meets the top of the working KV when nothing is dropped.
+ */
+export const fullContextEquivalent = (s: MemorySample) =>
+  s.ledger.current - s.ledger.byTag.kv.current + s.memory.fullContextBytes;
 
 /** The numbers the panel lists: [data-stat name, label, exact value, shown text]. */
 function statRows(s: MemorySample): [string, string, number | string, string][] {
   const m = s.memory;
   const rate = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(1)} tok/s`);
+  const turn = s.turn ?? 0;
+  const kvAllocated = s.ledger.byTag.kv.current;
   const rows: [string, string, number | string, string][] = [
+    ['turn', 'Turn', turn, s.stopped ? `${turn} (stopped)` : String(turn)],
     ['policy', 'Policy', m.policy, m.policy],
     ['gpuCurrent', 'GPU now', s.ledger.current, formatBytes(s.ledger.current)],
     ['gpuPeak', 'GPU peak', s.ledger.peak, formatBytes(s.ledger.peak)],
     ['kvBytes', 'KV in use', m.bytes, formatBytes(m.bytes)],
+    ['kvAllocated', 'KV allocated', kvAllocated, formatBytes(kvAllocated)],
     ['fullContextBytes', 'Full-context KV', m.fullContextBytes, formatBytes(m.fullContextBytes)],
     ['compressionRatio', 'Compression ratio', m.compressionRatio, `${m.compressionRatio.toFixed(2)}×`],
     ['tokensCompressed', 'Tokens compressed', m.tokensCompressed, String(m.tokensCompressed)],
@@ -82,7 +103,7 @@ export class CcmMemoryPanel extends Base {
   private history: MemorySample[] = [];
   private engine: string | undefined;
   private unsubscribe: (() => void) | undefined;
-  private plot: uPlot | undefined;
+  private stacked: StackedChart | undefined;
   private readonly root: ShadowRoot;
 
   constructor() {
@@ -97,14 +118,20 @@ export class CcmMemoryPanel extends Base {
 
   /** The uPlot instance drawing the chart; undefined without samples, and from a detach until the next render. */
   get chart(): uPlot | undefined {
-    return this.plot;
+    return this.stacked?.plot;
   }
 
-  /** Adds one turn's statistics; anything but the MemorySample fields is dropped. */
+  /**
+   * Adds one turn's statistics; anything but the MemorySample fields is dropped. A sample without a turn
+   * number is taken as the turn after the last one; a sample for a turn already shown (a stopped reply's
+   * turn answered again, or a conversation that went back) replaces that turn and every later one.
+   */
   push(sample: MemorySample): void {
     const clean = sanitizeSample(sample);
     if (!clean) throw new TypeError('not a memory sample: { memory: MemoryStats, ledger: LedgerSnapshot, speed? }');
-    this.history = [...this.history, clean].slice(-HISTORY);
+    const turn = clean.turn ?? (this.history.at(-1)?.turn ?? 0) + 1;
+    const kept = this.history.filter((s) => (s.turn ?? 0) < turn);
+    this.history = [...kept, { ...clean, turn }].slice(-HISTORY);
     this.render();
   }
 
@@ -114,12 +141,12 @@ export class CcmMemoryPanel extends Base {
   }
 
   /**
-   * Applies one hook event. With the `engine` attribute only that engine is shown; without it the panel
-   * follows whichever engine published last (starting over when it changes).
+   * Applies one hook event. With the `engine` attribute only that id and its chats (`id.1`, `id.2`, ...)
+   * are shown; the panel follows whichever of them published last (starting over when it changes).
    */
   receive(event: HookEvent): void {
     const wanted = this.getAttribute('engine');
-    if (wanted !== null && event.engine !== wanted) return;
+    if (wanted !== null && event.engine !== wanted && !event.engine.startsWith(`${wanted}.`)) return;
     if (event.type === 'reset') {
       if (event.engine === this.engine) this.clear();
       return;
@@ -144,31 +171,31 @@ export class CcmMemoryPanel extends Base {
 
   connectedCallback(): void {
     if (this.hasAttribute('hook') && !this.unsubscribe) this.connectHook();
-    if (!this.plot) this.render();
+    if (!this.stacked) this.render();
   }
 
   disconnectedCallback(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     // uPlot listens on the window: let go of it until the panel is attached again
-    this.plot?.destroy();
-    this.plot = undefined;
+    this.stacked?.plot.destroy();
+    this.stacked = undefined;
   }
 
   private render(): void {
     const last = this.history.at(-1);
     if (!last) {
-      this.plot?.destroy();
-      this.plot = undefined;
+      this.stacked?.plot.destroy();
+      this.stacked = undefined;
       this.root.innerHTML = `<style>${STYLE}</style><p class="empty">No ccmem statistics yet: they appear after each turn.</p>`;
       return;
     }
-    if (this.plot) updateStackedChart(this.plot, this.chartData());
+    if (this.stacked) this.stacked.update(this.chartData());
     else {
       this.root.innerHTML =
         `<style>${STYLE}</style><h3>GPU memory by turn</h3><div class="chart"></div>` +
         `<h3>Slots per layer</h3><div class="layers"></div><h3>Statistics</h3><dl></dl>`;
-      this.plot = createStackedChart(this.root.querySelector<HTMLElement>('.chart')!, this.chartData());
+      this.stacked = createStackedChart(this.root.querySelector<HTMLElement>('.chart')!, this.chartData());
     }
     this.renderLayers(last);
     this.renderStats(last);
@@ -177,12 +204,9 @@ export class CcmMemoryPanel extends Base {
   private chartData(): ChartData {
     const bands = this.history.map(gpuBands);
     return {
-      x: this.history.map((_, i) => i + 1),
-      stacks: (['weights', 'kv', 'memory', 'scratch'] as const).map((tag) => ({
-        label: tag,
-        color: COLORS[tag],
-        values: bands.map((b) => b[tag]),
-      })),
+      x: this.history.map((s) => s.turn ?? 0),
+      stopped: this.history.map((s) => s.stopped === true),
+      stacks: BANDS.map(([band, label]) => ({ label, color: COLORS[band], values: bands.map((b) => b[band]) })),
       line: { label: 'full-context equivalent', color: COLORS.line, values: this.history.map(fullContextEquivalent) },
     };
   }
@@ -205,7 +229,7 @@ export class CcmMemoryPanel extends Base {
     const parts: [string, number, string][] = [
       ['sink', slots.sink, COLORS.sink],
       ['memory', slots.memory, COLORS.memory],
-      ['working', slots.working, COLORS.kv],
+      ['working', slots.working, COLORS.kvWorking],
     ];
     const title = `${parts.map(([k, v]) => `${k} ${v}`).join(', ')} of ${slots.capacity} slots`;
     const data = `${parts.map(([k, v]) => `data-${k}="${v}"`).join(' ')} data-capacity="${slots.capacity}"`;
