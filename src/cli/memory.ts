@@ -58,7 +58,7 @@ function memoryRequest(policy: PolicyName, values: CliValues, model: LoadedModel
     case 'full':
       return { policy };
     case 'window':
-      return { policy, window: int('window') ?? 256, sinks: int('sinks'), evictChunk: int('evict-chunk') };
+      return { policy, window: int('window'), sinks: int('sinks'), evictChunk: int('evict-chunk') };
     case 'sentinel': {
       const sentenceEnds = model.tokenizer && sentenceEndIds(model.tokenizer, model.config.vocabSize);
       return { policy, recent: int('recent'), maxSpan: int('max-span'), sentenceEnds };

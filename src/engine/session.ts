@@ -92,7 +92,10 @@ export interface MemoryStats {
   /** Compression steps done: turns (ccm), chunks (streaming), live spans (sentinel). */
   compressionSteps: number;
   layers: number;
-  /** Slots by kind (sentinel <CR> slots count as memory); every layer holds the same layout. */
+  /**
+   * Slots by kind: sink (the ccm sink, or the window policy's attention sinks), memory (compressed; sentinel
+   * <CR> slots count here), working (the rest of the text); every layer holds the same layout.
+   */
   slots: { sink: number; memory: number; working: number; capacity: number };
   /** Bytes of K and V in use over all layers. */
   bytes: number;
@@ -168,7 +171,7 @@ export class Session {
     this.adapter = options.adapter;
     this.stream = m.policy === 'ccm-stream' ? m : 'stream' in m ? m.stream : undefined;
     this.streaming = m.policy === 'ccm-stream';
-    const windowSize = m.policy === 'window' ? m.window : capacity;
+    const windowSize = m.policy === 'window' ? m.window - m.sinks : capacity; // a prefill chunk evicts at most this
     // appended groups are one forward each: sentinel CL + CR; a turn's pending token + its n COMP rows
     const group = m.policy === 'sentinel' ? 2 : 'compTokens' in m ? m.compTokens + 1 : 1;
     const chunk = Math.max(Math.min(options.chunk ?? 64, capacity, windowSize), group);
@@ -351,6 +354,8 @@ export class Session {
     const c = this.model.config;
     const bytesPerSlot = 2 * c.numLayers * c.numKvHeads * c.headDim * 4;
     const sink = this.mem.filter((s) => s.kind === 'sink').length;
+    // the window policy keeps its sinks as the first working tokens
+    const windowSinks = this.memory.policy === 'window' ? Math.min(this.memory.sinks, this.fed.length) : 0;
     const inSpans = this.spans.reduce((n, s) => n + s.end - s.start, 0);
     // span tokens are still in `fed`; tokens compressed into memory slots are not
     const textTokens = this.tokensCompressed + this.tokensEvicted + sink + this.fed.length;
@@ -360,9 +365,9 @@ export class Session {
       compressionSteps: this.turns + this.spans.length,
       layers: c.numLayers,
       slots: {
-        sink,
+        sink: sink + windowSinks,
         memory: this.mem.length - sink + this.spans.length,
-        working: this.fed.length - inSpans,
+        working: this.fed.length - inSpans - windowSinks,
         capacity: this.capacity,
       },
       bytes,
@@ -522,7 +527,7 @@ export class Session {
       this.checkRoom(rows);
       return rows;
     }
-    const limit = m.sinks + m.window;
+    const limit = m.window; // the sinks included
     if (this.fed.length + rows <= limit) return rows;
     const evictable = this.fed.length - m.sinks;
     const e = Math.min(evictable, Math.max(this.fed.length + rows - limit, m.evictChunk));

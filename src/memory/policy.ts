@@ -24,11 +24,14 @@ export const POLICY_NAMES: readonly PolicyName[] = [
   'sentinel',
 ];
 
-/** ccm-stream parameters (ccm.md section 7). */
+/** ccm-stream parameters (ccm.md section 7); the defaults shrink to fit a small cache. */
 export interface StreamOptions {
-  /** Cache slots (sink + memory + recent) at which the oldest chunk is compressed; default 160. */
+  /**
+   * Cache slots (sink + memory + recent) at which the oldest chunk is compressed; default 160, or
+   * capacity - n when the cache is smaller (the n COMP rows are computed in the slots after the window).
+   */
   window?: number;
-  /** Oldest recent tokens compressed at once into n COMP slots; default 64. */
+  /** Oldest recent tokens compressed at once into n COMP slots; default 64, or what fits the window. */
   chunk?: number;
   /** Most COMP slots kept (a multiple of n), oldest groups evicted first; default 8 (rounded up to n). */
   maxMemory?: number;
@@ -38,18 +41,24 @@ export type MemoryOptions =
   | { policy: 'full' }
   | {
       policy: 'window';
-      /** First tokens kept forever (attention sinks); default 4. */
+      /** First tokens kept forever (attention sinks, StreamingLLM's 4); default 4. */
       sinks?: number;
-      /** Most tokens kept after the sinks. */
-      window: number;
-      /** Tokens evicted at once when the window is full (amortizes re-rotation); default window / 8. */
+      /**
+       * Most tokens kept, the sinks included (as transformers' SinkCache counts its window_length):
+       * `{ window: 512 }` keeps 4 sinks and the 508 latest tokens. Default: the whole cache.
+       */
+      window?: number;
+      /**
+       * Tokens evicted at once when the window is full (amortizes re-rotation); default (window - sinks) / 8,
+       * at least 1.
+       */
       evictChunk?: number;
     }
   | ({
       policy: 'ccm-concat' | 'ccm-merge';
-      /** COMP tokens per compression step (n); must match the adapter. */
+      /** COMP tokens per compression step (n); must match the adapter (memoryForAdapter takes its n). */
       compTokens: number;
-      /** Keep the conversation's first token (BOS) as a permanent slot 0 (sink adapters). */
+      /** Keep the conversation's first token (BOS) as a permanent slot 0 (sink adapters); default false (memoryForAdapter: the adapter's). */
       sink?: boolean;
       /** ccm-concat: most memory slots (a multiple of n); oldest groups are evicted first. Default unbounded. */
       budget?: number;
@@ -82,6 +91,7 @@ export interface StreamParams {
 
 export type ResolvedMemory =
   | { policy: 'full' }
+  /** window counts the sinks: sinks + recent tokens. */
   | { policy: 'window'; sinks: number; window: number; evictChunk: number }
   | {
       policy: 'ccm-concat' | 'ccm-merge';
@@ -105,6 +115,11 @@ const positive = (v: number, what: string) => {
   if (!Number.isInteger(v) || v < 1) throw invalidInput(`memory.${what} must be a positive integer, got ${v}`);
 };
 
+/** Refuses memory.`what` = `v` above `most`, saying what would fit (`why`: what bounds it). */
+const atMost = (v: number, most: number, what: string, why: string) => {
+  if (v > most) throw invalidInput(`memory.${what} ${v} ${why}; at most ${most} fits`);
+};
+
 /** Validates options and fills defaults. */
 export function resolveMemory(o: MemoryOptions | undefined, capacity: number): ResolvedMemory {
   const m = o ?? { policy: 'full' };
@@ -114,14 +129,15 @@ export function resolveMemory(o: MemoryOptions | undefined, capacity: number): R
     case 'window': {
       const sinks = m.sinks ?? 4;
       if (!Number.isInteger(sinks) || sinks < 0) throw invalidInput(`memory.sinks must be >= 0, got ${sinks}`);
-      positive(m.window, 'window');
-      const evictChunk = m.evictChunk ?? Math.max(1, Math.floor(m.window / 8));
+      const window = m.window ?? capacity;
+      positive(window, 'window');
+      atMost(window, capacity, 'window', `exceeds the cache of ${capacity} tokens (the window counts the sinks)`);
+      atMost(sinks, window - 1, 'sinks', `leaves no room for recent tokens in a window of ${window}`);
+      const recent = window - sinks;
+      const evictChunk = m.evictChunk ?? Math.max(1, Math.floor(recent / 8));
       positive(evictChunk, 'evictChunk');
-      if (evictChunk > m.window) throw invalidInput('memory.evictChunk cannot exceed memory.window');
-      if (sinks + m.window > capacity) {
-        throw invalidInput(`window policy keeps ${sinks + m.window} tokens but the cache holds ${capacity}`);
-      }
-      return { policy: 'window', sinks, window: m.window, evictChunk };
+      atMost(evictChunk, recent, 'evictChunk', `exceeds the ${recent} recent tokens of the window`);
+      return { policy: 'window', sinks, window, evictChunk };
     }
     case 'ccm-concat':
     case 'ccm-merge': {
@@ -166,24 +182,20 @@ export function resolveMemory(o: MemoryOptions | undefined, capacity: number): R
  * computed in slots after a full window (window + n <= capacity).
  */
 function streamParams(o: StreamOptions, n: number, capacity: number): StreamParams {
-  const window = o.window ?? 160;
-  const chunk = o.chunk ?? 64;
+  const window = o.window ?? Math.min(160, capacity - n);
   const maxMemory = o.maxMemory ?? n * Math.ceil(8 / n);
   positive(window, 'window');
-  positive(chunk, 'chunk');
   positive(maxMemory, 'maxMemory');
   if (maxMemory % n) throw invalidInput(`memory.maxMemory ${maxMemory} is not a multiple of n = ${n}`);
-  if (chunk <= n) throw invalidInput(`memory.chunk ${chunk} must exceed n = ${n} COMP tokens to free any slot`);
-  if (chunk > window - 1 - maxMemory) {
-    throw invalidInput(
-      `memory.chunk ${chunk} does not fit the window ${window} beside the sink and ${maxMemory} memory slots`,
-    );
+  atMost(window, capacity - n, 'window', `plus ${n} COMP rows exceeds the cache of ${capacity} slots`);
+  const room = window - 1 - maxMemory; // recent tokens beside the sink and the memory slots
+  const chunk = o.chunk ?? Math.min(64, room);
+  positive(chunk, 'chunk');
+  if (chunk <= n) {
+    const need = o.chunk === undefined ? `; the window ${window} leaves only ${room} beside the sink and memory` : '';
+    throw invalidInput(`memory.chunk ${chunk} must exceed n = ${n} COMP tokens to free any slot${need}`);
   }
-  if (window + n > capacity) {
-    throw invalidInput(
-      `a streaming window of ${window} plus ${n} COMP rows needs ${window + n} cache slots, the cache holds ${capacity}`,
-    );
-  }
+  atMost(chunk, room, 'chunk', `does not fit the window ${window} beside the sink and ${maxMemory} memory slots`);
   return { window, chunk, maxMemory };
 }
 
