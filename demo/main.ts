@@ -1,23 +1,19 @@
 // The chat demo: loads a model into ccmem's worker (createEngine), streams replies into the log, stops
-// them on request, publishes each turn's memory statistics through the devtools hook (which the
-// <ccm-memory-panel> beside the chat, and the DevTools extension, follow) and keeps the conversation in
-// IndexedDB so that a reload restores it.
+// them on request, marks replies cut by the token limit, and keeps the conversation in IndexedDB so that
+// a reload restores it (stopped turns included, marked). The engine publishes each turn's memory
+// statistics on the devtools hook by itself; the <ccm-memory-panel> beside the chat (and the DevTools
+// extension) follow it. Load keeps the working model and conversation until the new setup has loaded,
+// and asks before a new setup discards the conversation.
 import '../src/devtools/panel.js';
 import { formatBytes } from '../src/devtools/chart.js';
-import { installHook, publishSample } from '../src/devtools/hook.js';
-import {
-  createEngine,
-  type Engine,
-  type EngineChat,
-  isCcmemError,
-  type LoadProgress,
-  type Usage,
-} from '../src/index.js';
-import { forgetChat, loadSavedChat, type SavedChat, saveChat } from './saved.js';
+import { createEngine, type Engine, type EngineChat, isCcmemError, type LoadProgress } from '../src/index.js';
+import { forgetChat, loadSavedChat, type SavedMessage, saveChat } from './saved.js';
 import {
   type DemoSettings,
+  EMBEDDED,
   engineOptions,
   loadStoredSettings,
+  modelLabel,
   readSettings,
   sendOptions,
   showPolicyFields,
@@ -25,7 +21,7 @@ import {
   writeSettings,
 } from './settings.js';
 
-/** The engine id this page publishes under on the devtools hook; the panel's `engine` attribute. */
+/** The id this page's engines publish under on the devtools hook (their chats: demo.1, demo.2, ...). */
 const HOOK_ENGINE = 'demo';
 
 const $ = <T extends Element>(selector: string) => document.querySelector<T>(selector)!;
@@ -48,8 +44,12 @@ interface Current {
   chat: EngineChat;
   /** JSON of the engine options: a saved memory only imports into the same setup. */
   setup: string;
-  /** The turns the chat holds (stopped ones are not kept: the chat returns to before them). */
-  transcript: SavedChat['transcript'];
+  /** The model and setup as the status line names them. */
+  label: string;
+  /** Every message shown, stopped turns too (marked): the chat's memory holds the others. */
+  transcript: SavedMessage[];
+  /** The chat's memory after its last finished turn (saved again beside a stopped turn). */
+  memory: Uint8Array | undefined;
 }
 
 let current: Current | undefined;
@@ -82,12 +82,23 @@ function showError(e: unknown): void {
   errorBox.textContent = isCcmemError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
 }
 
-function addMessage(role: 'user' | 'assistant', text: string, className?: string): HTMLLIElement {
+/** Shown after a reply the token limit ended (finish reason 'length'), not the model. */
+const CUT_NOTE = 'cut at the token limit (Max new tokens)';
+
+function addMessage(m: SavedMessage, className?: string): HTMLLIElement {
   const li = document.createElement('li');
-  li.className = className ? `${role} ${className}` : role;
-  li.textContent = text;
+  li.classList.add(m.role);
+  if (className) li.classList.add(className);
+  if (m.stopped) li.classList.add('stopped');
+  li.textContent = m.content;
+  if (m.cut) markCut(li);
   log.append(li);
   return li;
+}
+
+function markCut(li: HTMLLIElement): void {
+  li.classList.add('cut');
+  li.dataset.note = CUT_NOTE;
 }
 
 function showProgress(files: Map<string, LoadProgress>, last: LoadProgress): void {
@@ -101,66 +112,85 @@ function showProgress(files: Map<string, LoadProgress>, last: LoadProgress): voi
   status.textContent = `Loading ${last.file}: ${formatBytes(last.loaded)}${last.total ? ` of ${formatBytes(last.total)}` : ''}`;
 }
 
-/** Publishes the chat's statistics (and the turn's speed) for the memory panel. */
-async function publishStats(cur: Current, usage?: Usage): Promise<void> {
-  const { memory, ledger } = await cur.engine.memory(cur.chat);
-  if (memory) publishSample(HOOK_ENGINE, { memory, ledger, ...(usage && { speed: usage }) });
-}
+/** The finished turns of a transcript (stopped ones are not in the memory). */
+const finishedTurns = (t: readonly SavedMessage[]) => t.filter((m) => m.role === 'user' && !m.stopped).length;
 
-/** Imports the saved conversation when it was made with the same setup; returns the turns restored. */
-async function restore(cur: Current): Promise<number> {
+/** Imports the saved conversation when it was made with the same setup; returns what the status says of it. */
+async function restore(cur: Current): Promise<string> {
   const saved = await loadSavedChat();
-  if (!saved || saved.setup !== cur.setup) return 0;
+  if (!saved || saved.setup !== cur.setup) return '';
   try {
     await cur.chat.importMemory(saved.memory);
   } catch (e) {
     showError(e);
     await forgetChat();
-    return 0;
+    return '';
   }
   cur.transcript = saved.transcript;
-  for (const m of saved.transcript) addMessage(m.role, m.content, 'restored');
-  return saved.transcript.length / 2;
+  cur.memory = saved.memory;
+  for (const m of saved.transcript) addMessage(m, 'restored');
+  const stopped = saved.transcript.filter((m) => m.role === 'user' && m.stopped).length;
+  const kept = stopped ? ` (and ${stopped} stopped, shown but not in the memory)` : '';
+  return ` Restored ${finishedTurns(saved.transcript)} turns${kept} from your last visit.`;
 }
 
+/** Loads `settings` in a new engine; the current one (and its conversation) stays until that succeeded. */
 async function load(settings: DemoSettings): Promise<void> {
+  let options: ReturnType<typeof engineOptions>;
+  try {
+    options = engineOptions(settings);
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  const setup = JSON.stringify(options);
+  const old = current;
+  const turns = old ? old.transcript.filter((m) => m.role === 'user').length : 0;
+  if (old && setup !== old.setup && turns > 0) {
+    const question = `Loading ${modelLabel(settings)} with the ${settings.policy} policy starts a new conversation: the ${turns} turns here will be discarded. Load it?`;
+    if (!window.confirm(question)) return;
+  }
   setState('loading');
   errorBox.hidden = true;
-  const old = current;
-  current = undefined;
-  if (old) {
-    installHook().publish({ type: 'reset', engine: HOOK_ENGINE });
-    await old.engine.dispose();
-  }
-  log.replaceChildren();
   progress.value = 0;
   status.textContent = 'Loading…';
+  let engine: Engine;
   try {
-    const options = engineOptions(settings);
     const files = new Map<string, LoadProgress>();
-    const engine = await createEngine({
+    engine = await createEngine({
       ...options,
+      devtools: { id: HOOK_ENGINE },
       onProgress: (p) => {
         files.set(p.file, p);
         showProgress(files, p);
       },
       onError: showError, // a crashed worker or lost device: the engine restarts and restores the chat
     });
-    const cur: Current = { engine, chat: engine.chat(), setup: JSON.stringify(options), transcript: [] };
-    current = cur;
-    const turns = await restore(cur);
-    const { model, gpu, format, policy, capacity } = engine.info;
-    progress.value = 1;
-    status.textContent =
-      `${settings.source === 'embedded' ? 'stories260K (embedded)' : model} on ${gpu}: ${format} weights, ` +
-      `${policy} policy, ${capacity} cache slots${turns ? `. Restored ${turns} turns from your last visit.` : ''}`;
-    await publishStats(cur);
-    setState('ready');
   } catch (e) {
     showError(e);
-    status.textContent = 'Not loaded.';
-    setState('error');
+    progress.value = old ? 1 : 0;
+    status.textContent = old
+      ? `Could not load ${modelLabel(settings)}; still loaded, with its conversation: ${old.label}.`
+      : 'Not loaded.';
+    setState(old ? 'ready' : 'error');
+    return;
   }
+  storeSettings(settings); // (a setup that failed to load is not what the next visit starts with)
+  // the old engine goes first, so that its chats have left the devtools hook when the new one publishes
+  current = undefined;
+  await old?.engine.dispose();
+  if (old && setup !== old.setup) await forgetChat(); // the conversation the user agreed to discard
+  log.replaceChildren();
+  const { model, gpu, format, policy, capacity } = engine.info;
+  const label =
+    `${settings.source === 'embedded' ? modelLabel(settings) : model} on ${gpu}: ${format} weights, ` +
+    `${policy} policy, ${capacity} cache slots`;
+  const cur: Current = { engine, chat: engine.chat(), setup, label, transcript: [], memory: undefined };
+  current = cur;
+  const restored = await restore(cur);
+  progress.value = 1;
+  status.textContent = `${label}.${restored}`;
+  setState('ready');
 }
 
 async function send(text: string): Promise<void> {
@@ -176,24 +206,31 @@ async function send(text: string): Promise<void> {
   errorBox.hidden = true;
   stopper = new AbortController();
   setState('generating');
-  const question = addMessage('user', text);
-  const reply = addMessage('assistant', '', 'streaming');
+  const question = addMessage({ role: 'user', content: text });
+  const reply = addMessage({ role: 'assistant', content: '' }, 'streaming');
+  let memory: Uint8Array;
   try {
     for await (const delta of cur.chat.send(text, { ...options, signal: stopper.signal })) reply.textContent += delta;
     const result = await cur.chat.lastResult();
-    cur.transcript.push({ role: 'user', content: text }, { role: 'assistant', content: result?.text ?? '' });
-    await saveChat({ setup: cur.setup, memory: await cur.chat.exportMemory(), transcript: cur.transcript });
-    await publishStats(cur, result?.usage); // after the export, whose readback is in the ledger's peak
+    const cut = result?.finishReason === 'length';
+    if (cut) markCut(reply);
+    memory = await cur.chat.exportMemory();
+    cur.transcript.push({ role: 'user', content: text }, { role: 'assistant', content: result?.text ?? '', cut });
   } catch (e) {
     if (!isCcmemError(e, 'ABORTED')) throw e;
-    // the chat is back where it was before this turn: show the turn as dropped
+    // the chat is back where it was before this turn: keep the turn in the log (and the save), marked
     question.classList.add('stopped');
     reply.classList.add('stopped');
+    memory = cur.memory ?? (await cur.chat.exportMemory());
+    const content = reply.textContent ?? '';
+    cur.transcript.push({ role: 'user', content: text, stopped: true }, { role: 'assistant', content, stopped: true });
   } finally {
     reply.classList.remove('streaming');
     stopper = undefined;
-    if (current === cur) setState('ready');
   }
+  cur.memory = memory;
+  await saveChat({ setup: cur.setup, memory, transcript: cur.transcript });
+  if (current === cur) setState('ready');
 }
 
 async function newChat(): Promise<void> {
@@ -204,25 +241,26 @@ async function newChat(): Promise<void> {
   await cur.chat.dispose();
   cur.chat = cur.engine.chat();
   cur.transcript = [];
+  cur.memory = undefined;
   log.replaceChildren();
-  installHook().publish({ type: 'reset', engine: HOOK_ENGINE });
-  await publishStats(cur);
   setState('ready');
 }
 
+$('#embedded-name').textContent = EMBEDDED.name;
 settingsForm.addEventListener('change', () => showPolicyFields(settingsForm));
 settingsForm.addEventListener('submit', (e) => {
   e.preventDefault();
-  const settings = readSettings(settingsForm);
-  storeSettings(settings);
-  void load(settings);
+  void load(readSettings(settingsForm));
 });
 composer.addEventListener('submit', (e) => {
   e.preventDefault();
   const text = input.value.trim();
   if (!text || document.body.dataset.state !== 'ready') return;
   input.value = '';
-  send(text).catch(showError);
+  send(text).catch((err: unknown) => {
+    showError(err);
+    if (current) setState('ready');
+  });
 });
 input.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey) {

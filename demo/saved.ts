@@ -1,16 +1,26 @@
 // The last conversation, kept in IndexedDB so that a reload restores it: the engine's exportMemory()
 // bytes (memory slots and working K/V, which can be megabytes: too big for localStorage), the
-// transcript as shown, and the engine options it belongs to (a memory only imports into the same setup).
+// transcript as shown (stopped turns too, which the memory does not hold), and the engine options it
+// belongs to (a memory only imports into the same setup).
 
 const DB_NAME = 'ccmem-demo';
 const STORE = 'chat';
 const KEY = 'last';
 
+export interface SavedMessage {
+  role: 'user' | 'assistant';
+  content: string;
+  /** A turn whose reply was stopped midway: shown, but the chat went back to before it. */
+  stopped?: boolean;
+  /** A reply that ended at the token limit (Max new tokens), not where the model ended it. */
+  cut?: boolean;
+}
+
 export interface SavedChat {
   /** JSON of the engine options the memory was made with. */
   setup: string;
   memory: Uint8Array;
-  transcript: { role: 'user' | 'assistant'; content: string; stopped?: boolean }[];
+  transcript: SavedMessage[];
 }
 
 function open(): Promise<IDBDatabase> {

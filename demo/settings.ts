@@ -1,10 +1,14 @@
 /// <reference types="vite/client" />
-// The demo's settings form: reading and writing it, remembering it across reloads (localStorage), and
-// turning it into createEngine options and per-turn send options.
+// The demo's settings form: its defaults, reading and writing it, remembering it across reloads
+// (localStorage), and turning it into createEngine options and per-turn send options.
 
 const STORAGE_KEY = 'ccmem-demo/settings';
-/** Served from public/models (scripts/demo-model.mjs writes it), beside the page's base URL. */
-const EMBEDDED_MODEL = 'models/stories260K/';
+
+/**
+ * The embedded model: a folder (and its CCM adapter, if the policy needs one) served from public/models
+ * (scripts/demo-model.mjs writes it), beside the page's base URL.
+ */
+export const EMBEDDED = { name: 'stories260K', model: 'models/stories260K/', adapter: '' };
 
 export interface DemoSettings {
   source: 'embedded' | 'custom';
@@ -22,6 +26,24 @@ export interface DemoSettings {
   temperature: string;
   topP: string;
 }
+
+/** What a first visit gets (a stored visit keeps its own). The embedded model's policy is the `policy` here. */
+export const DEFAULT_SETTINGS: DemoSettings = {
+  source: 'embedded',
+  model: '',
+  adapter: '',
+  capacity: '',
+  policy: 'window',
+  sinks: '4',
+  window: '256',
+  evictChunk: '',
+  compTokens: '',
+  ccmSink: false,
+  budget: '',
+  maxNewTokens: '96',
+  temperature: '0.8',
+  topP: '0.95',
+};
 
 type Field = HTMLInputElement | HTMLSelectElement;
 
@@ -59,11 +81,12 @@ export function showPolicyFields(form: HTMLFormElement): void {
   }
 }
 
-export function loadStoredSettings(): Partial<DemoSettings> {
+/** The defaults, overridden by what this browser stored on an earlier visit. */
+export function loadStoredSettings(): DemoSettings {
   try {
-    return JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '{}') as Partial<DemoSettings>;
+    return { ...DEFAULT_SETTINGS, ...(JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '{}') as Partial<DemoSettings>) };
   } catch {
-    return {};
+    return DEFAULT_SETTINGS;
   }
 }
 
@@ -85,11 +108,22 @@ function required(v: string, what: string): number {
   return n;
 }
 
+const besidePage = (path: string) => new URL(path, new URL(import.meta.env.BASE_URL, location.href)).href;
+
 export function modelUrl(s: DemoSettings): string {
-  if (s.source === 'embedded') return new URL(EMBEDDED_MODEL, new URL(import.meta.env.BASE_URL, location.href)).href;
+  if (s.source === 'embedded') return besidePage(EMBEDDED.model);
   if (!s.model) throw new Error('enter a hub id (org/name) or the URL of a model folder');
   return s.model;
 }
+
+/** The adapter field, or the embedded model's own adapter when the field is left blank. */
+function adapterUrl(s: DemoSettings): string | undefined {
+  if (s.adapter) return s.adapter;
+  return s.source === 'embedded' && EMBEDDED.adapter ? besidePage(EMBEDDED.adapter) : undefined;
+}
+
+/** How the status line names the model. */
+export const modelLabel = (s: DemoSettings) => (s.source === 'embedded' ? `${EMBEDDED.name} (embedded)` : s.model);
 
 /** createEngine's options (without onProgress); also the identity under which a chat's memory is saved. */
 export function engineOptions(s: DemoSettings) {
@@ -111,7 +145,7 @@ export function engineOptions(s: DemoSettings) {
           };
   return {
     model: modelUrl(s),
-    adapter: s.adapter || undefined,
+    adapter: adapterUrl(s),
     capacity: optional(s.capacity, 'Cache slots'),
     memory,
   } as const;
