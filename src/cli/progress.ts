@@ -46,8 +46,9 @@ export class ProgressBar {
  * the label is cut from its start (a wrapped line would not be redrawn in place), then the bar dropped.
  */
 export function progressLine(label: string, done: number, total: number, unit: ProgressUnit, width = Infinity): string {
-  const amount = (n: number) => (unit === 'bytes' ? megabytes(n) : String(n));
-  const suffix = unit === 'bytes' ? ' MB' : '';
+  const [scale, name] = unit === 'bytes' ? byteUnit(Math.max(total, done)) : [1, ''];
+  const amount = (n: number) => (scale === 1 ? String(n) : (n / scale).toFixed(1));
+  const suffix = name && ` ${name}`;
   let bar = '';
   let figures = `${amount(done)}${suffix}`;
   if (total > 0) {
@@ -63,7 +64,11 @@ export function progressLine(label: string, done: number, total: number, unit: P
   return figures.trimStart().slice(0, Math.max(0, width));
 }
 
-const megabytes = (n: number) => (n / 1e6).toFixed(1);
+function byteUnit(n: number): [number, string] {
+  if (n >= 1e9) return [1e9, 'GB'];
+  if (n >= 1e6) return [1e6, 'MB'];
+  return n >= 1e3 ? [1e3, 'kB'] : [1, 'B'];
+}
 
 /** stderr, with the terminal width when it is a terminal, here or in the wrapper process. */
 export function stderrOutput(): ProgressOutput {

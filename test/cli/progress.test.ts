@@ -49,4 +49,10 @@ describe('ProgressBar', () => {
     expect(progressLine('downloading a', 2.5e6, 0, 'bytes')).toBe('downloading a 2.5 MB');
     expect(progressLine('converting t', 3, 0, 'items')).toBe('converting t 3');
   });
+
+  it('bytes in the unit of the total', () => {
+    expect(progressLine('f', 512, 2048, 'bytes')).toBe('f [#####...............]  25% 0.5/2.0 kB');
+    expect(progressLine('f', 12, 700, 'bytes')).toBe('f [....................]   1% 12/700 B');
+    expect(progressLine('f', 1.5e9, 3e9, 'bytes')).toBe('f [##########..........]  50% 1.5/3.0 GB');
+  });
 });
