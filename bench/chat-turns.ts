@@ -62,7 +62,8 @@ export function policySetup(policy: BenchPolicy, s: ChatShape): { memory: Memory
     case 'full':
       return { memory: { policy }, capacity: s.turns * (s.user + s.reply) + 2 };
     case 'window':
-      return { memory: { policy, sinks: s.sinks, window: s.window }, capacity: s.sinks + s.window };
+      // the policy's window counts the sinks; this shape's window is the recent tokens after them
+      return { memory: { policy, sinks: s.sinks, window: s.sinks + s.window }, capacity: s.sinks + s.window };
     case 'ccm-concat':
       // memory at its budget + the turn + its n COMP rows (appended before the oldest group is evicted)
       return {
