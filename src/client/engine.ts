@@ -71,12 +71,14 @@ export class Engine {
   private readonly spawn: (() => WorkerLike) | undefined;
 
   constructor(private readonly options: EngineOptions) {
-    const { model, adapter, memory, capacity, format, cache, worker } = options;
+    const { model, revision, remoteHost, adapter, memory, capacity, format, cache, worker } = options;
     if (typeof model !== 'string' || !model) throw invalidInput('createEngine needs { model: URL or hub id }');
     registerErrorTransfer();
     this.devtools = DevtoolsPublisher.create(options.devtools);
     this.init = {
       model: resolveSpec(model),
+      revision,
+      remoteHost,
       adapter: adapter && resolveSpec(adapter),
       memory,
       capacity,
