@@ -23,6 +23,8 @@ async function runHere(argv: string[]): Promise<void> {
   const fail = (e: unknown) => exit(reportError(e));
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
+  // a reader that stops early (ccmem ... | head) is not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' ? process.exit(0) : fail(e)));
   exit(await main(argv));
 }
 

@@ -35,9 +35,12 @@ export const FLAGS = {
   chunks: string('1,2/3,4', 'token ids of the chunks to compress one after another, separated by /'),
   input: string('9,10', 'token ids fed after the memory: the logits are those of its last position'),
   turns: string('FILE.json', 'a JSON list of user messages, one chat turn each'),
-  window: string('N', 'window: tokens kept after the sinks; ccm-stream: cache slots that start a compression (160)'),
+  window: string(
+    'N',
+    'window: tokens kept, sinks included (default the cache); ccm-stream: slots that start a compression (160)',
+  ),
   sinks: string('N', 'window: first tokens kept forever (default 4)'),
-  'evict-chunk': string('N', 'window: tokens evicted at once when the window is full (default window/8)'),
+  'evict-chunk': string('N', 'window: tokens evicted at once when the window is full (default (window - sinks)/8)'),
   budget: string('N', 'ccm-concat: most memory slots, oldest evicted first (default unbounded)'),
   'on-position-limit': string('error|stream', 'ccm: past the model positions, fail or go on as ccm-stream (error)'),
   'stream-chunk': string('N', 'ccm-stream: oldest tokens compressed at once (default 64)'),
@@ -57,6 +60,15 @@ export const COMMON_FLAGS: readonly FlagName[] = ['help'];
 /** Flags of commands that load a model onto the GPU. */
 export const MODEL_FLAGS: readonly FlagName[] = ['model', 'revision', 'format'];
 export const SAMPLING_FLAGS: readonly FlagName[] = ['temperature', 'top-k', 'top-p', 'repetition-penalty', 'seed'];
+/** The policy flags of the ccm policies (memory-logits runs only those). */
+export const CCM_FLAGS: readonly FlagName[] = [
+  'comp-tokens',
+  'budget',
+  'on-position-limit',
+  'window',
+  'stream-chunk',
+  'max-memory',
+];
 export const POLICY_FLAGS: readonly FlagName[] = [
   'window',
   'sinks',

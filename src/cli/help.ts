@@ -22,7 +22,7 @@ export function mainHelp(commands: readonly Command[]): string {
     '',
     environmentHelp(),
     '',
-    'Errors print one line "ccmem: error [CODE]: message" and exit with status 2.',
+    'Errors print one line "ccmem: error [CODE]: message" and exit with status 2 (an unexpected one: status 1).',
   ].join('\n');
 }
 

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { CcmemError, invalidInput } from '../errors.js';
 import { convertGgufCommand, convertLlama2cCommand } from './convert.js';
 import { evalMemoryCommand } from './eval-memory.js';
-import { COMMON_FLAGS, FLAGS, type FlagName, MODEL_FLAGS, POLICY_FLAGS, SAMPLING_FLAGS } from './flags.js';
+import { CCM_FLAGS, COMMON_FLAGS, FLAGS, type FlagName, MODEL_FLAGS, POLICY_FLAGS, SAMPLING_FLAGS } from './flags.js';
 import { commandHelp, mainHelp, suggest } from './help.js';
 import { chatCommand, memoryLogitsCommand } from './memory.js';
 import { stderrProgress } from './progress.js';
@@ -61,7 +61,7 @@ export const COMMANDS: readonly Command[] = [
     name: 'memory-logits',
     summary: 'compress chunks into a CCM memory, then print the logits of an input read after it',
     usage: `${memoryUsage('ccm-concat|ccm-merge|ccm-stream')}\n    --chunks 1,2,3/4,5/6,7,8 --input 9,10 [--json]`,
-    flags: [...MODEL_FLAGS, 'adapter', 'memory', ...POLICY_FLAGS, 'chunks', 'input', 'json'],
+    flags: [...MODEL_FLAGS, 'adapter', 'memory', ...CCM_FLAGS, 'chunks', 'input', 'json'],
     run: memoryLogitsCommand,
   },
   {
