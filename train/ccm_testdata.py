@@ -6,6 +6,8 @@
   logits.json       per adapter: chunks and input ids of a real chat and PyTorch's recurrent final logits
   chats.json        records and the ids ccmem's Chat must feed for them (delta and reply per turn, question)
   layouts.json      training rows of a few cases: positions, kinds, blocks, visibility mask
+  sentinel/         a sentinel adapter trained on it for a few steps by train/sentinel.py
+  sentinel.json     sentinel training rows (positions, kinds, mask, labels) and a chat's history spans
 
   .venv/bin/python train/ccm_testdata.py --out DIR
 """
@@ -26,9 +28,12 @@ from ccm_export import load_ccm  # noqa: E402
 from ccm_layout import IGNORE, build_sample, collate, visible  # noqa: E402
 from ccm_recurrent import RecurrentCcm  # noqa: E402
 from ccm_tiny import make_tiny  # noqa: E402
+import sentinel  # noqa: E402
+from sentinel_layout import build_sentinel, collate_sentinel, sentence_ends, sentence_spans  # noqa: E402
 
 ADAPTERS = {"concat": ["--comp-tokens", "2"], "merge": ["--comp-tokens", "3", "--sink"]}
 KIND_NAMES = {1: "text", 2: "bos", 3: "comp", 4: "sum"}
+SENTINEL_KINDS = {1: "text", 2: "open", 3: "span", 4: "close"}
 
 
 def train_adapters(out, model_dir):
@@ -37,6 +42,32 @@ def train_adapters(out, model_dir):
         ccm.main(["--model", model_dir, "--mode", mode, *extra, "--steps", "6", "--batch", "2", "--pool", "12",
                   "--lr", "0.05", "--out", os.path.join(out, mode), "--restart", "--print-every", "100",
                   "--checkpoint-minutes", "100"])
+
+
+def train_sentinel(out, model_dir):
+    sentinel.main(["--model", model_dir, "--steps", "4", "--batch", "2", "--pool", "8", "--lr", "0.05",
+                   "--out", os.path.join(out, "sentinel"), "--restart", "--print-every", "100",
+                   "--checkpoint-minutes", "100"])
+
+
+def sentinel_cases(codec, records):
+    rows = []
+    for length, spans in [(14, [(2, 5), (7, 9)]), (6, [(0, 3)]), (8, [(1, 4), (4, 7)])]:
+        text = [10 + i for i in range(length)]
+        labels = text[1:] + [IGNORE]
+        s = build_sentinel(text, labels, spans, 100)
+        batch = collate_sentinel([s])
+        rows.append({"textLength": length, "spans": spans, "ids": s.ids, "positions": s.positions,
+                     "kinds": [SENTINEL_KINDS[k] for k in s.kinds], "span": s.span, "labels": s.labels,
+                     "mask": [[int(v) for v in r] for r in batch["mask"][0, 0].tolist()]})
+    vocab = codec.tok.get_vocab_size()
+    ends = sentence_ends(codec, vocab)
+    chats = []
+    for rec in records:
+        turns, _, _ = record_turns(codec, rec)
+        ids = [t for d, r in turns for t in d + r]
+        chats.append({"ids": ids, "spans": sentence_spans(ids, ends, 32, 25, codec.bos_id)})
+    return {"layouts": rows, "chats": chats}
 
 
 def chat_ids(codec, record, turns):
@@ -89,6 +120,7 @@ def main():
     torch.set_num_threads(1)
     model_dir = make_tiny(os.path.join(args.out, "model"))
     train_adapters(args.out, model_dir)
+    train_sentinel(args.out, model_dir)
     codec = ChatCodec(model_dir)
     records = chat_data.generate("validation", 7, 3)
     chats = []
@@ -99,6 +131,7 @@ def main():
         "logits.json": logits_cases(args.out, model_dir, codec, records[0]),
         "chats.json": chats,
         "layouts.json": layout_cases(),
+        "sentinel.json": sentinel_cases(codec, records),
     }
     for name, value in files.items():
         with open(os.path.join(args.out, name), "w", encoding="utf-8") as f:

@@ -123,7 +123,8 @@ def train(model, batches, args, run, export, rank=0, world=1, device="cpu", titl
     model.train()
     last_save = time.time()
     began = time.time()
-    for step in range(start, args.steps):
+    end = min(args.steps, args.stop_at) if args.stop_at else args.steps
+    for step in range(start, end):
         t0 = time.time()
         lr = lr_at(step, args.steps, args.lr, warmup)
         for group in optimizer.param_groups:
@@ -136,37 +137,36 @@ def train(model, batches, args, run, export, rank=0, world=1, device="cpu", titl
         grad_norm = torch.nn.utils.clip_grad_norm_(params, args.clip)
         optimizer.step()
         seconds = time.time() - t0
-        rows = int(batch["ids"].numel())
-        if world > 1:
-            stats = torch.tensor([float(loss_sum.detach()), float(count)], device=device)
+        rows, labels = int(batch["ids"].numel()), int(count)
+        loss_value = float(loss.detach())
+        if world > 1:  # totals over the ranks
+            stats = torch.tensor([float(loss_sum.detach()), labels, rows], dtype=torch.float64, device=device)
             dist.all_reduce(stats)
-            loss_value = float(stats[0] / stats[1].clamp(min=1))
-        else:
-            loss_value = float(loss.detach())
+            loss_value, labels, rows = float(stats[0] / stats[1].clamp(min=1)), int(stats[1]), int(stats[2])
         if rank == 0:
             entry = {
                 "step": step,
                 "loss": round(loss_value, 5),
                 "lr": lr,
                 "gradNorm": round(float(grad_norm), 5),
-                "labels": int(count) * world,
-                "rows": rows * world,
+                "labels": labels,
+                "rows": rows,
                 "seconds": round(seconds, 4),
-                "rowsPerSecond": round(rows * world / seconds, 1),
+                "rowsPerSecond": round(rows / seconds, 1),
             }
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(entry) + "\n")
             if step % args.print_every == 0 or step == args.steps - 1:
                 print(json.dumps(entry), flush=True)
         due = time.time() - last_save >= args.checkpoint_minutes * 60
-        if due or step == args.steps - 1:
+        if due or step == end - 1:
             if rank == 0:
                 save_checkpoint(ckpt, model, optimizer, step + 1, run)
                 export()
                 write_loss_svg(log_path, os.path.join(args.out, "loss.svg"), title)
             last_save = time.time()
     if rank == 0:
-        print(f"done: {args.steps} steps ({time.time() - began:.0f} s this run)", flush=True)
+        print(f"done: step {end} of {args.steps} ({time.time() - began:.0f} s this run)", flush=True)
     if world > 1:
         dist.destroy_process_group()
 
@@ -185,3 +185,6 @@ def add_training_arguments(parser):
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0, help="default 3")
     parser.add_argument("--print-every", type=int, default=10, help="default 10")
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    parser.add_argument("--stop-at", type=int, default=0,
+                        help="checkpoint and stop at this step; the same command with a later --stop-at (or none) "
+                             "continues (default: run to --steps)")
