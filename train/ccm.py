@@ -13,6 +13,7 @@ overwrite for merge); each chat turn is one compressed chunk, tokenized exactly 
 """
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -42,8 +43,12 @@ def parse_args(argv=None):
     p.add_argument("--targets", default="q,k,v,o", help="projections with a LoRA pair (default q,k,v,o)")
     p.add_argument("--data-seed", type=int, default=1, help="train/data.py seed of the training chats (default 1)")
     p.add_argument("--pool", type=int, default=20000, help="distinct training chats, cycled (default 20000)")
+    p.add_argument("--data", help="train on these chats instead (JSONL of {history, question, reply}; a record "
+                                  "without reply uses its answer as the reply); --data-seed then only shuffles")
     p.add_argument("--no-history-loss", action="store_true",
                    help="loss on the final reply only (default: also the replies of turns 2..T)")
+    p.add_argument("--answer-weight", type=float, default=1.0,
+                   help="loss weight of the final reply's tokens against the history replies' (default 1)")
     p.add_argument("--out", required=True, help="output adapter folder (also holds checkpoint and log)")
     add_training_arguments(p)
     args = p.parse_args(argv)
@@ -75,6 +80,14 @@ class Records:
         return self.samples[idx]
 
 
+def training_chats(args):
+    """train/data.py's train split, or the records of --data (each with a "reply")."""
+    if not args.data:
+        return chat_data.generate("train", args.data_seed, args.pool)
+    records = [json.loads(line) for line in open(args.data, encoding="utf-8") if line.strip()]
+    return [{**r, "reply": r.get("reply", r.get("answer"))} for r in records]
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
@@ -95,15 +108,17 @@ def main(argv=None):
     def make(record):
         return record_sample(codec, record, n, mode, sink, vocab, eos, history_loss=not args.no_history_loss)
 
-    records = Records(chat_data.generate("train", args.data_seed, args.pool), make, args.data_seed)
+    records = Records(training_chats(args), make, args.data_seed)
 
     def batches(step, rank, world):
         first = (step * world + rank) * args.batch
         samples = [records.at(first + j) for j in range(args.batch)]
         b = collate(samples, dtype=dtype, device=device)
         mask = visible(b.kinds, b.blocks, mode, sink)[:, None]
+        final = b.blocks == b.blocks.max(dim=1, keepdim=True).values  # the input block: question and reply
+        weights = torch.where(final, args.answer_weight, 1.0)
         return {"ids": b.ids, "positions": b.positions, "gates": b.gates, "mask": mask, "labels": b.labels,
-                "sums": b.sums}
+                "sums": b.sums, "weights": weights}
 
     seps = separators(codec)
     name = os.path.basename(os.path.normpath(args.model))
@@ -112,7 +127,7 @@ def main(argv=None):
         write_adapter(args.out, model, "ccm", n, mode, sink, seps, name)
 
     run = {k: getattr(args, k) for k in ("mode", "comp_tokens", "sink", "rank", "alpha", "targets", "data_seed",
-                                         "pool", "no_history_loss", "steps", "batch", "lr", "warmup", "seed")}
+                                         "pool", "data", "no_history_loss", "answer_weight", "steps", "batch", "lr", "warmup", "seed")}
     run["model"] = name
     run["world"] = world
     train(model, batches, args, run, export, rank, world, device, title=f"ccm-{mode} n={n} on {name}")

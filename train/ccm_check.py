@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Self-check: the single-pass masked training forward (ccm.md section 6) equals recurrent inference
 (section 5) on small random models with a non-zero adapter, for concat and merge, with and without sink,
-GQA and MHA, Llama and Qwen2 (q/k/v biases). Prints one JSON line per case; exits 1 on a mismatch.
+GQA and MHA, Llama and Qwen2 (q/k/v biases); and sentinel's masked pass (sentinel.md section 3) equals
+its incremental inference (section 4) when each span is compressed as soon as it is fed. Prints one JSON
+line per case; exits 1 on a mismatch.
 
   .venv/bin/python train/ccm_check.py [--dtype float64|float32] [--tolerance 1e-9]
 """
@@ -20,6 +22,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCau
 from ccm_layout import IGNORE, build_sample, collate, visible  # noqa: E402
 from ccm_model import CcmModel  # noqa: E402
 from ccm_recurrent import RecurrentCcm  # noqa: E402
+from sentinel_infer import RecurrentSentinel  # noqa: E402
+from sentinel_layout import build_sentinel, collate_sentinel  # noqa: E402
 
 VOCAB = 70
 CASES = [
@@ -93,6 +97,29 @@ def run_case(c, dtype):
     return float((got - want).abs().max() / scale), float((plain - want).abs().max() / scale)
 
 
+def sentinel_case(arch, gqa, seed, dtype):
+    """Text a S1 b S2 c: masked pass vs feed/compress span by span; the LoRA is on for every row."""
+    rng = random.Random(seed)
+    model = CcmModel(random_base(arch, gqa, seed), 2, rank=4, alpha=8, dropout=0.0).to(dtype).eval()
+    randomize_adapter(model, seed)
+    segments = [[rng.randrange(3, VOCAB) for _ in range(rng.randint(2, 5))] for _ in range(5)]
+    text = [t for seg in segments for t in seg]
+    bounds = [sum(len(s) for s in segments[:i]) for i in range(6)]
+    spans = [(bounds[1], bounds[2]), (bounds[3], bounds[4])]
+    with torch.no_grad():
+        s = build_sentinel(text, [IGNORE] * len(text), spans, VOCAB)
+        batch = collate_sentinel([s])
+        h, _ = model.hidden(batch["ids"], batch["positions"], batch["gates"], batch["mask"])
+        want = model.logits(h[0, -1])
+        r = RecurrentSentinel(model, set())
+        for i, seg in enumerate(segments[:-1]):
+            r.feed(seg)
+            if i % 2 == 1:
+                r.compress(bounds[i], bounds[i + 1])
+        got = r.decoder().forward(segments[-1])[-1]
+    return float((got - want).abs().max() / want.abs().max())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
@@ -106,6 +133,11 @@ def main():
         ok = err <= tol and adapter_effect > 1e-3
         failed += not ok
         print(json.dumps({**c, "dtype": args.dtype, "relError": err, "adapterEffect": adapter_effect, "ok": ok}))
+    for arch, gqa, seed in [("llama", True, 7), ("qwen2", False, 8)]:
+        err = sentinel_case(arch, gqa, seed, dtype)
+        failed += err > tol
+        print(json.dumps({"arch": arch, "mode": "sentinel", "gqa": gqa, "seed": seed, "dtype": args.dtype,
+                          "relError": err, "ok": err <= tol}))
     sys.exit(1 if failed else 0)
 
 

@@ -77,11 +77,11 @@ def load_into(model, tensors):
             model.embeddings.copy_(tensors["embeddings"])
 
 
-def load_ccm(model_dir, adapter_dir, dtype=torch.float32, device="cpu"):
-    """The base model with a CCM adapter, for inference; returns (model, adapter config)."""
+def load_adapted(model_dir, adapter_dir, dtype=torch.float32, device="cpu", method="ccm"):
+    """The base model with a ccm or sentinel adapter, for inference; returns (model, adapter config)."""
     config, tensors = read_adapter(adapter_dir)
-    if config["method"] != "ccm":
-        raise ValueError(f"{adapter_dir}: method {config['method']!r}, expected ccm")
+    if config["method"] != method:
+        raise ValueError(f"{adapter_dir}: method {config['method']!r}, expected {method}")
     model = CcmModel.load(
         model_dir,
         config["embeddingRows"],

@@ -4,8 +4,9 @@
   # final-position logits after compressing each chunk (the twin of `ccmem memory-logits`)
   .venv/bin/python train/ccm_infer.py logits --model DIR --adapter DIR --chunks 1,2,3/4,5 --input 6,7
   # recall accuracy on a JSONL of train/data.py records, the history fed turn by turn as ccmem's Chat
-  # feeds it (ccm: each turn compressed after it), then the question answered greedily
-  .venv/bin/python train/ccm_infer.py eval --model DIR [--adapter DIR] --memory full|ccm|none --data FILE
+  # feeds it (ccm: each turn compressed after it; sentinel: its finished sentences older than the last 32
+  # tokens compressed after each turn, as ccmem's policy defaults), then the question answered greedily
+  .venv/bin/python train/ccm_infer.py eval --model DIR [--adapter DIR] --memory full|ccm|sentinel|none --data FILE
       [--limit N] [--max-new-tokens 32] [--threads N] [--out FILE.jsonl]
 
 `eval` prints one JSON line {"memory", "n", "accuracy", "meanKvSlots", "meanFullContextSlots"}: correct when
@@ -25,9 +26,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 from ccm_chat import ChatCodec, record_turns  # noqa: E402
-from ccm_export import load_ccm  # noqa: E402
+from ccm_export import load_adapted  # noqa: E402
 from ccm_model import CcmModel  # noqa: E402
 from ccm_recurrent import Decoder, RecurrentCcm  # noqa: E402
+from sentinel_infer import RecurrentSentinel  # noqa: E402
+from sentinel_layout import sentence_ends  # noqa: E402
 
 
 def parse_ids(text):
@@ -51,11 +54,17 @@ def plain_model(model_dir, dtype):
     return CcmModel.load(model_dir, 0, dtype=dtype, dropout=0.0).eval()
 
 
-def answer(model, codec, record, memory, adapter, max_new_tokens):
+def answer(model, codec, record, memory, adapter, max_new_tokens, ends=None):
     """(reply text, KV slots when the question arrives, slots the full context would hold)."""
     turns, question, _ = record_turns(codec, record)
     full_slots = sum(len(d) + len(r) for d, r in turns)
-    if memory == "ccm":
+    if memory == "sentinel":
+        r = RecurrentSentinel(model, ends, bos=model.base.config.bos_token_id)
+        for delta, reply in turns:
+            r.feed(delta + reply)
+            r.end_turn()
+        dec, slots = r.decoder(), r.slots()
+    elif memory == "ccm":
         r = RecurrentCcm(model, adapter["mode"], adapter["compTokens"], adapter["sink"])
         for delta, reply in turns:
             r.compress(delta + reply)
@@ -75,13 +84,14 @@ def answer(model, codec, record, memory, adapter, max_new_tokens):
 
 def evaluate(args):
     dtype = torch.float32
-    if args.memory == "ccm":
+    if args.memory in ("ccm", "sentinel"):
         if not args.adapter:
-            raise SystemExit("--memory ccm needs --adapter")
-        model, adapter = load_ccm(args.model, args.adapter, dtype)
+            raise SystemExit(f"--memory {args.memory} needs --adapter")
+        model, adapter = load_adapted(args.model, args.adapter, dtype, method=args.memory)
     else:
         model, adapter = plain_model(args.model, dtype), None
     codec = ChatCodec(args.model)
+    ends = sentence_ends(codec, model.vocab) if args.memory == "sentinel" else None
     records = [json.loads(ln) for ln in open(args.data, encoding="utf-8") if ln.strip()]
     if args.limit:
         records = records[: args.limit]
@@ -90,7 +100,7 @@ def evaluate(args):
     out = open(args.out, "w", encoding="utf-8") if args.out else None
     with torch.no_grad():
         for i, rec in enumerate(records):
-            reply, s, f = answer(model, codec, rec, args.memory, adapter, args.max_new_tokens)
+            reply, s, f = answer(model, codec, rec, args.memory, adapter, args.max_new_tokens, ends)
             ok = whole_word(rec["answer"], reply)
             correct += ok
             slots += s
@@ -101,7 +111,7 @@ def evaluate(args):
         out.close()
     n = len(records)
     result = {
-        "memory": args.memory if args.memory != "ccm" else f"ccm-{adapter['mode']}",
+        "memory": f"ccm-{adapter['mode']}" if args.memory == "ccm" else args.memory,
         "n": n,
         "accuracy": correct / n if n else 0.0,
         "meanKvSlots": slots / n if n else 0.0,
@@ -113,7 +123,7 @@ def evaluate(args):
 
 def logits(args):
     dtype = getattr(torch, args.dtype)
-    model, adapter = load_ccm(args.model, args.adapter, dtype)
+    model, adapter = load_adapted(args.model, args.adapter, dtype)
     chunks = [parse_ids(c) for c in args.chunks.split("/")]
     with torch.no_grad():
         r = RecurrentCcm(model, adapter["mode"], adapter["compTokens"], adapter["sink"])
@@ -135,7 +145,7 @@ def main():
     ev = sub.add_parser("eval", help="recall accuracy on a JSONL of records")
     ev.add_argument("--model", required=True)
     ev.add_argument("--adapter")
-    ev.add_argument("--memory", required=True, choices=["full", "ccm", "none"])
+    ev.add_argument("--memory", required=True, choices=["full", "ccm", "sentinel", "none"])
     ev.add_argument("--data", required=True)
     ev.add_argument("--limit", type=int, default=0, help="first N records only (default all)")
     ev.add_argument("--max-new-tokens", type=int, default=32, help="default 32")

@@ -146,9 +146,13 @@ class CcmModel(nn.Module):
     def logits(self, hidden):
         return self.base.lm_head(hidden)
 
-    def forward(self, ids, positions, gates, mask, labels, sums=None):
-        """Summed next-token cross-entropy over the labelled rows, and their count (training, DDP)."""
+    def forward(self, ids, positions, gates, mask, labels, sums=None, weights=None):
+        """Weighted sum of next-token cross-entropy over the labelled rows, and their total weight (rows
+        weigh 1 unless `weights` [B, S] says otherwise)."""
         h, _ = self.hidden(ids, positions, gates, mask, sums)
         rows = labels != -100
-        logits = self.logits(h[rows])
-        return F.cross_entropy(logits.float(), labels[rows], reduction="sum"), rows.sum()
+        ce = F.cross_entropy(self.logits(h[rows]).float(), labels[rows], reduction="none")
+        if weights is None:
+            return ce.sum(), rows.sum()
+        w = weights[rows].to(ce.dtype)
+        return (ce * w).sum(), w.sum()

@@ -28,23 +28,25 @@ def _slots(kv, start, end=None):
 
 
 class Decoder:
-    """Greedy decoding after a fixed past (list of per-layer (K, V), or None) whose next position is `start`."""
+    """Greedy decoding after a fixed past (list of per-layer (K, V), or None) whose next position is `start`;
+    the LoRA is off (CCM: gate 0 on text) unless `lora` (a sentinel adapter's, merged in ccmem)."""
 
-    def __init__(self, model, past, start):
+    def __init__(self, model, past, start, lora=False):
         self.model = model
         self.past = past
         self.start = start
+        self.lora = lora
 
     def _device(self):
         return self.model.embeddings.device
 
-    def forward(self, ids, gates=None):
-        """Feeds `ids` after the past (positions continue); returns their f32 logits [len, vocab]."""
+    def forward(self, ids):
+        """Feeds `ids` after the past (positions continue); returns their logits [len, vocab]."""
         dev = self._device()
         rows = len(ids)
         past_len = 0 if self.past is None else self.past[0][0].shape[2]
         positions = torch.arange(self.start, self.start + rows, device=dev)[None]
-        gate = torch.zeros(1, rows, dtype=torch.bool, device=dev) if gates is None else gates
+        gate = torch.full((1, rows), self.lora, dtype=torch.bool, device=dev)
         h, present = self.model.hidden(
             torch.tensor([ids], device=dev), positions, gate, _mask(rows, past_len, dev), past=self.past, record=True
         )

@@ -3,7 +3,8 @@
 
   model/            a tiny random Llama chat model (train/ccm_tiny.py)
   concat/, merge/   CCM adapters trained on it for a few steps by train/ccm.py (concat n=2; merge n=3, sink)
-  logits.json       per adapter: chunks and input ids of a real chat and PyTorch's recurrent final logits
+  logits.json       per adapter (concat, merge, sentinel): chunks and input ids of a real chat and PyTorch's
+                    recurrent final logits
   chats.json        records and the ids ccmem's Chat must feed for them (delta and reply per turn, question)
   layouts.json      training rows of a few cases: positions, kinds, blocks, visibility mask
   sentinel/         a sentinel adapter trained on it for a few steps by train/sentinel.py
@@ -24,11 +25,12 @@ import torch  # noqa: E402
 import ccm  # noqa: E402
 import data as chat_data  # noqa: E402
 from ccm_chat import ChatCodec, record_turns  # noqa: E402
-from ccm_export import load_ccm  # noqa: E402
+from ccm_export import load_adapted  # noqa: E402
 from ccm_layout import IGNORE, build_sample, collate, visible  # noqa: E402
 from ccm_recurrent import RecurrentCcm  # noqa: E402
 from ccm_tiny import make_tiny  # noqa: E402
 import sentinel  # noqa: E402
+from sentinel_infer import RecurrentSentinel  # noqa: E402
 from sentinel_layout import build_sentinel, collate_sentinel, sentence_ends, sentence_spans  # noqa: E402
 
 ADAPTERS = {"concat": ["--comp-tokens", "2"], "merge": ["--comp-tokens", "3", "--sink"]}
@@ -78,7 +80,7 @@ def chat_ids(codec, record, turns):
 def logits_cases(out, model_dir, codec, record):
     cases = {}
     for mode in ADAPTERS:
-        model, adapter = load_ccm(model_dir, os.path.join(out, mode), torch.float64)
+        model, adapter = load_adapted(model_dir, os.path.join(out, mode), torch.float64)
         chunks, inp = chat_ids(codec, record, 3)
         with torch.no_grad():
             r = RecurrentCcm(model, adapter["mode"], adapter["compTokens"], adapter["sink"])
@@ -86,6 +88,16 @@ def logits_cases(out, model_dir, codec, record):
                 r.compress(chunk)
             last = r.decoder().forward(inp)[-1]
         cases[mode] = {"chunks": chunks, "input": inp, "logits": [float(v) for v in last], "slots": r.slots()}
+    model, _ = load_adapted(model_dir, os.path.join(out, "sentinel"), torch.float64, method="sentinel")
+    chunks, inp = chat_ids(codec, record, 3)
+    with torch.no_grad():
+        r = RecurrentSentinel(model, sentence_ends(codec, model.vocab), bos=model.base.config.bos_token_id)
+        for chunk in chunks:
+            r.feed(chunk)
+            r.end_turn()
+        last = r.decoder().forward(inp)[-1]
+    cases["sentinel"] = {"chunks": chunks, "input": inp, "logits": [float(v) for v in last], "slots": r.slots(),
+                         "spans": r.spans}
     return cases
 
 

@@ -137,12 +137,13 @@ def train(model, batches, args, run, export, rank=0, world=1, device="cpu", titl
         grad_norm = torch.nn.utils.clip_grad_norm_(params, args.clip)
         optimizer.step()
         seconds = time.time() - t0
-        rows, labels = int(batch["ids"].numel()), int(count)
+        rows, labels = int(batch["ids"].numel()), int((batch["labels"] != -100).sum())
         loss_value = float(loss.detach())
         if world > 1:  # totals over the ranks
-            stats = torch.tensor([float(loss_sum.detach()), labels, rows], dtype=torch.float64, device=device)
+            totals = [float(loss_sum.detach()), float(count), labels, rows]
+            stats = torch.tensor(totals, dtype=torch.float64, device=device)
             dist.all_reduce(stats)
-            loss_value, labels, rows = float(stats[0] / stats[1].clamp(min=1)), int(stats[1]), int(stats[2])
+            loss_value, labels, rows = float(stats[0] / stats[1].clamp(min=1)), int(stats[2]), int(stats[3])
         if rank == 0:
             entry = {
                 "step": step,

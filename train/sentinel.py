@@ -21,8 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
-import data as chat_data  # noqa: E402
-from ccm import Records  # noqa: E402
+from ccm import Records, training_chats  # noqa: E402
 from ccm_chat import ChatCodec, record_turns, separators  # noqa: E402
 from ccm_data import end_of_turn_id  # noqa: E402
 from ccm_export import write_adapter  # noqa: E402
@@ -43,6 +42,7 @@ def parse_args(argv=None):
     p.add_argument("--max-span", type=int, default=25, help="ccmem's memory.maxSpan (default 25)")
     p.add_argument("--data-seed", type=int, default=1, help="default 1")
     p.add_argument("--pool", type=int, default=20000, help="default 20000")
+    p.add_argument("--data", help="JSONL chats instead of train/data.py's (as train/ccm.py --data)")
     p.add_argument("--out", required=True)
     add_training_arguments(p)
     args = p.parse_args(argv)
@@ -82,7 +82,7 @@ def main(argv=None):
     def make(record):
         return chat_sample(codec, record, ends, eos, model.vocab, args.recent, args.max_span, bos)
 
-    records = Records(chat_data.generate("train", args.data_seed, args.pool), make, args.data_seed)
+    records = Records(training_chats(args), make, args.data_seed)
 
     def batches(step, rank, world):
         first = (step * world + rank) * args.batch
@@ -94,7 +94,7 @@ def main(argv=None):
     def export():
         write_adapter(args.out, model, "sentinel", 1, None, False, seps, name)
 
-    run = {k: getattr(args, k) for k in ("rank", "alpha", "targets", "recent", "max_span", "data_seed", "pool",
+    run = {k: getattr(args, k) for k in ("rank", "alpha", "targets", "recent", "max_span", "data_seed", "pool", "data",
                                          "steps", "batch", "lr", "warmup", "seed")}
     run["model"] = name
     run["world"] = world
