@@ -1,13 +1,13 @@
 // `ccmem eval-memory`: recall accuracy and memory size of a context-memory policy over JSONL records
 // (train/data.py's chats: facts stated, small talk, then a question about one fact). One session, reset
 // between records; progress on stderr, the result on stdout.
-import { readFile } from 'node:fs/promises';
 import { Session } from '../engine/session.js';
 import { invalidInput } from '../errors.js';
 import { evaluateRecall, type RecallResult } from '../eval/recall.js';
 import { parseRecords } from '../eval/records.js';
 import { POLICY_NAMES } from '../memory/policy.js';
 import { parseNumber, required } from './args.js';
+import { readTextFile } from './files.js';
 import type { CliValues } from './main.js';
 import { setup } from './memory.js';
 
@@ -37,7 +37,7 @@ export async function evalMemoryCommand(values: CliValues): Promise<void> {
     throw invalidInput(`--memory must be one of ${EVAL_POLICIES.join(', ')}`);
   }
   const file = required(values.data, '--data');
-  const records = parseRecords(await readData(file), file);
+  const records = parseRecords(await readTextFile(file, '--data'), file);
   const maxNewTokens = parseNumber(values['max-new-tokens'], '--max-new-tokens', true) ?? DEFAULT_MAX_NEW_TOKENS;
   if (maxNewTokens < 1) throw invalidInput(`--max-new-tokens must be at least 1, got ${maxNewTokens}`);
   const capacity = parseNumber(values.capacity, '--capacity', true);
@@ -62,14 +62,6 @@ export async function evalMemoryCommand(values: CliValues): Promise<void> {
   if (values.json) console.log(JSON.stringify(out));
   else console.log(describe(summary));
   gpu.destroy();
-}
-
-async function readData(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    throw invalidInput(`--data: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -187,7 +187,7 @@ describe('ccmem eval-memory', () => {
 
   it('window and sentinel keep fewer slots than full', () => {
     const window = evaluate('window', '--window', '20', '--sinks', '2', '--max-new-tokens', '8', '--breakdown');
-    expect(Math.max(...window.records.map((r) => r.kvSlots))).toBeLessThanOrEqual(22);
+    expect(Math.max(...window.records.map((r) => r.kvSlots))).toBeLessThanOrEqual(20); // the window counts the sinks
     expect(window.meanKvSlots).toBeLessThan(full.meanKvSlots);
     const sentinelDir = writeRandomAdapter('sentinel', { method: 'sentinel', rank: 4, compTokens: 1, seed: 7 });
     const sentinel = evaluate('sentinel', '--adapter', sentinelDir, '--recent', '4', '--max-new-tokens', '8');
