@@ -4,7 +4,8 @@
 #     (no shader-f16) for the GPU tests;
 #   - Mesa lavapipe >= 25 from bookworm-backports (shader-f16, subgroups): Dawn refuses bookworm's 22.3;
 #   - npm packages: `npm ci` here, `npm ci --omit=optional` in peers/ (node-llama-cpp without its GPU builds),
-#     checked against the lockfiles (scripts/check-lock.mjs); then dist/ is built.
+#     checked against the lockfiles (scripts/check-lock.mjs); then dist/ is built;
+#   - .venv/ with train/requirements.txt (train/setup.sh): the training pipeline's tests run in the suite.
 # Installing system packages needs root (CI runs as root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -55,6 +56,8 @@ command -v npm >/dev/null || {
 
 scripts/install-locked.sh .
 scripts/install-locked.sh peers --omit=optional
+# .venv/: PyTorch (CPU) and transformers for train/ and the tests that check it against ccmem.
+train/setup.sh
 # dist/ (the CLI, the package's exports): built here, not in an install script, so consumers of the
 # package never run a build.
 npm run build
