@@ -9,6 +9,7 @@ with the `tokenizers` library and jinja2, mirroring src/model/tokenizer.ts (add_
 override the tokenizer.json post-processor; the template sees bos_token, eos_token, unk_token, pad_token).
 """
 
+import datetime
 import json
 import os
 
@@ -59,6 +60,7 @@ class ChatCodec:
             trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
         )
         env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)  # Llama 3 templates
         self.template = env.from_string(template if template is not None else PLAIN_CHAT_TEMPLATE)
         self.bos_id = self._id(self.config.get("bos_token"))
         self.eos_id = self._id(self.config.get("eos_token"))
