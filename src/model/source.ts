@@ -29,16 +29,25 @@ export interface SourceOptions {
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 export const DEFAULT_REMOTE_HOST = 'https://huggingface.co';
 
-/** True for http(s) URLs and hub ids "org/name". A relative local folder of that shape must be written "./org/name". */
-export function isUrlOrHubId(spec: string): boolean {
-  return /^https?:\/\//i.test(spec) || HUB_ID.test(spec);
+const isNode = () => typeof process !== 'undefined' && !!process.versions?.node;
+
+/** In Node, whether `path` is an existing folder: a local "models/chat-tiny" wins over the hub id of that shape. */
+function isLocalFolder(path: string): boolean {
+  if (!isNode()) return false;
+  const fs = process.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+  return !!fs?.existsSync(path) && fs.statSync(path).isDirectory();
 }
 
-const isNode = () => typeof process !== 'undefined' && !!process.versions?.node;
+const isHubId = (spec: string) => HUB_ID.test(spec) && !isLocalFolder(spec);
+
+/** True for http(s) URLs and hub ids "org/name" (in Node, unless a local folder of that name exists). */
+export function isUrlOrHubId(spec: string): boolean {
+  return /^https?:\/\//i.test(spec) || isHubId(spec);
+}
 
 export function openSource(spec: string, options: SourceOptions = {}): FileSource {
   const http = (url: string) => withText(spec, new HttpSource(spec, url.replace(/\/+$/, ''), options));
-  if (HUB_ID.test(spec)) return http(hubFolderUrl(spec, options));
+  if (isHubId(spec)) return http(hubFolderUrl(spec, options));
   if (options.revision !== undefined) {
     throw invalidInput(`a revision (${options.revision}) applies to hub ids "org/name", not to ${spec}`);
   }

@@ -292,3 +292,20 @@ describe('HTTP source behind a single-page-app fallback', () => {
     await expect(src.text('tokenizer_config.json')).rejects.toThrow(/HTML page/);
   });
 });
+
+describe('a local folder shaped like a hub id', () => {
+  // `ccmem chat --model models/chat-tiny` must read the committed folder, not fetch hub id models/chat-tiny
+  it('is read from disk when it exists, and is a hub id when it does not', async () => {
+    const top = mkdtempSync(join(process.cwd(), 'hubshape-'));
+    const spec = `${top.slice(process.cwd().length + 1)}/model`;
+    try {
+      mkdirSync(join(top, 'model'));
+      writeFileSync(join(top, 'model', 'config.json'), '{"ok": true}');
+      expect(isUrlOrHubId(spec)).toBe(false);
+      expect(await openSource(spec).json('config.json')).toEqual({ ok: true });
+      expect(isUrlOrHubId(`${spec}-missing`)).toBe(true);
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
+  });
+});
