@@ -14,6 +14,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "train/setup.sh: .venv is up to date"
   exit 0
 fi
-"$venv/bin/python" -m pip install --quiet -r "$req"
+# --retries 0: where the default index cannot be reached at all, pip moves on to the configured local
+# indexes at once instead of backing off five times per package (minutes).
+"$venv/bin/python" -m pip install --quiet --retries 0 -r "$req"
 echo "$want" > "$stamp"
 echo "train/setup.sh: installed train/requirements.txt into .venv"
