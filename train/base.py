@@ -252,7 +252,7 @@ def train(args):
         # drop log lines past the checkpoint (they are redone)
         if os.path.exists(log_path):
             with open(log_path) as f:
-                lines = [ln for ln in f if json.loads(ln)["step"] < step]
+                lines = [ln for ln in f if json.loads(ln)["step"] <= step]
             with open(log_path, "w") as f:
                 f.writelines(lines)
     elif os.path.exists(log_path):
