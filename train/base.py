@@ -6,6 +6,7 @@
 
 Loss: cross-entropy on assistant targets only (reply tokens and the end marker that closes each reply),
 the question's reply weighted 2x; user turns and template tokens are context, not targets.
+--init DIR fine-tunes an exported model instead (its tokenizer too), e.g. after train/data.py gained phrasings.
 Re-running the same command resumes from the last checkpoint in --work (model, optimizer, step, RNG).
 """
 
@@ -50,6 +51,8 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--checkpoint-minutes", type=float, default=3.0)
     ap.add_argument("--eval-count", type=int, default=100)
+    ap.add_argument("--init", help="fine-tune this exported model (its weights and tokenizer) instead of training "
+                    "from scratch; use a fresh --work")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--eval-only", action="store_true")
     return ap.parse_args(argv)
@@ -182,8 +185,8 @@ def make_optimizer(model, args):
 def get_tokenizer(args):
     from tokenizers import Tokenizer
 
-    tok_dir = os.path.join(args.work, "tokenizer")
-    if not os.path.exists(os.path.join(tok_dir, "tokenizer.json")):
+    tok_dir = args.init or os.path.join(args.work, "tokenizer")
+    if not args.init and not os.path.exists(os.path.join(tok_dir, "tokenizer.json")):
         write_tokenizer_files(train_tokenizer(args.vocab, args.data_seed, 20000), tok_dir, 1024)
     return Tokenizer.from_file(os.path.join(tok_dir, "tokenizer.json")), tok_dir
 
@@ -236,7 +239,8 @@ def train(args):
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     config = model_config(args, tok.get_vocab_size(), tok)
-    model = LlamaForCausalLM(config)
+    model = LlamaForCausalLM.from_pretrained(args.init) if args.init else LlamaForCausalLM(config)
+    config = model.config
     opt = make_optimizer(model, args)
     ckpt = os.path.join(args.work, "checkpoint.pt")
     log_path = os.path.join(args.work, "loss.jsonl")
