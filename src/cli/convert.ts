@@ -8,8 +8,8 @@ import { convertLlama2c } from '../model/llama2c.js';
 import { checkAgainstConfig, readTensorBytes, readWeightIndex, toF32 } from '../model/safetensors.js';
 import { openSource } from '../model/source.js';
 import { required } from './args.js';
+import type { CliValues } from './command.js';
 import { makeOutputFolder, readInputFile, writeOutputFile } from './files.js';
-import type { CliValues } from './main.js';
 import { stderrProgress } from './progress.js';
 import { sourceOptions } from './run.js';
 

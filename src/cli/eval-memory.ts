@@ -7,8 +7,8 @@ import { evaluateRecall, type RecallResult } from '../eval/recall.js';
 import { parseRecords } from '../eval/records.js';
 import { POLICY_NAMES } from '../memory/policy.js';
 import { parseNumber, required } from './args.js';
+import type { CliValues } from './command.js';
 import { readTextFile } from './files.js';
-import type { CliValues } from './main.js';
 import { setup } from './memory.js';
 
 /** The memory policies, plus `none`: the question without its history (full policy, nothing to keep). */

@@ -1,7 +1,7 @@
 // The CLI's help text (every command and flag with its one-line description) and the "did you mean"
 // suggestion for a mistyped command or flag.
+import type { Command } from './command.js';
 import { FLAGS, flagSyntax } from './flags.js';
-import type { Command } from './main.js';
 
 const ENVIRONMENT = [
   ['HF_ENDPOINT', 'the host hub ids are fetched from (default https://huggingface.co), e.g. a mirror'],

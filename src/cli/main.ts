@@ -2,6 +2,7 @@
 // call it: keep commands, flags and JSON keys stable. bin/ccmem.mjs runs it through entry.ts.
 import { parseArgs } from 'node:util';
 import { CcmemError, invalidInput } from '../errors.js';
+import type { CliValues, Command } from './command.js';
 import { convertGgufCommand, convertLlama2cCommand } from './convert.js';
 import { evalMemoryCommand } from './eval-memory.js';
 import { CCM_FLAGS, COMMON_FLAGS, FLAGS, type FlagName, MODEL_FLAGS, POLICY_FLAGS, SAMPLING_FLAGS } from './flags.js';
@@ -9,19 +10,6 @@ import { commandHelp, mainHelp, suggest } from './help.js';
 import { chatCommand, memoryLogitsCommand } from './memory.js';
 import { stderrProgress } from './progress.js';
 import { generateCommand, logitsCommand } from './run.js';
-
-type FlagValues = { [K in FlagName]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
-export type CliValues = FlagValues & { readonly [flag: string]: string | boolean | undefined };
-
-export interface Command {
-  /** One word, or two for a sub-command ("convert llama2c"). */
-  readonly name: string;
-  readonly summary: string;
-  /** What follows "ccmem NAME" in the usage line. */
-  readonly usage: string;
-  readonly flags: readonly FlagName[];
-  run(values: CliValues, args: readonly string[]): Promise<void>;
-}
 
 const memoryUsage = (policies: string) =>
   `--model DIR|URL|HUB_ID [--adapter DIR|URL|HUB_ID] --memory ${policies} [policy flags]`;

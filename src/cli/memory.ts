@@ -16,9 +16,9 @@ import type { LoadedModel } from '../model/load.js';
 import { loadModelWithAdapter } from '../model/load-adapter.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { parseIds, parseNumber, required } from './args.js';
+import type { CliValues } from './command.js';
 import { readJsonFile } from './files.js';
 import { stopNote } from './finish.js';
-import type { CliValues } from './main.js';
 import { stderrProgress } from './progress.js';
 import { openGpu, sampling, sourceOptions } from './run.js';
 

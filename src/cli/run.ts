@@ -8,8 +8,8 @@ import type { WeightFormat } from '../gpu/tensor.js';
 import { type LoadedModel, type LoadOptions, loadModel } from '../model/load.js';
 import { isUrlOrHubId } from '../model/source.js';
 import { parseIds, parseNumber, required } from './args.js';
+import type { CliValues } from './command.js';
 import { stopNote } from './finish.js';
-import type { CliValues } from './main.js';
 import { stderrProgress } from './progress.js';
 
 const FORMATS = ['auto', 'f32', 'f16', 'f16p'] as const;

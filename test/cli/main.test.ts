@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { format } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Command } from '../../src/cli/command.js';
 import { FLAGS } from '../../src/cli/flags.js';
 import { editDistance, suggest } from '../../src/cli/help.js';
-import { COMMANDS, type Command, main, reportError } from '../../src/cli/main.js';
+import { COMMANDS, main, reportError } from '../../src/cli/main.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ccmem-cli-unit-'));
 
