@@ -5,7 +5,7 @@
 // caller's options, an optional "ccmem" object inside adapter_config.json, or else the memory policy the
 // adapter is loaded for (in that order).
 import { modelFormat, unsupportedModel } from '../errors.js';
-import type { AdapterMethod, BaseModelInfo, CompMode, LoraTarget, TensorNaming } from './adapter.js';
+import type { AdapterMethod, BaseModelInfo, CompMode, LoraTarget, TensorNaming } from './adapter-types.js';
 
 /** What a PEFT adapter lacks; also accepted as `"ccmem": {...}` inside its adapter_config.json. */
 export interface PeftImportOptions {

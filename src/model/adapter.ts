@@ -37,15 +37,12 @@ import {
   peftLayout,
   peftToProjectConfig,
 } from './adapter-peft.js';
+import type { AdapterMethod, BaseModelInfo, CompMode, LoraTarget, TensorNaming } from './adapter-types.js';
 import { readSafetensorsFile, readTensorBytes, type TensorInfo, toF32, writeSafetensors } from './safetensors.js';
 import { type FileSource, openSource } from './source.js';
 import type { ModelConfig } from './types.js';
 
 export type { PeftImportOptions } from './adapter-peft.js';
-
-export type AdapterMethod = 'ccm' | 'sentinel' | 'lora';
-export type CompMode = 'concat' | 'merge';
-export type LoraTarget = 'q' | 'k' | 'v' | 'o';
 
 export const ADAPTER_FORMAT = 'ccmem-adapter';
 export const ADAPTER_VERSION = 1;
@@ -54,17 +51,6 @@ export const ADAPTER_WEIGHTS_FILE = 'adapter.safetensors';
 export const LORA_TARGETS: readonly LoraTarget[] = ['q', 'k', 'v', 'o'];
 const METHODS: readonly AdapterMethod[] = ['ccm', 'sentinel', 'lora'];
 const MODES: readonly CompMode[] = ['concat', 'merge'];
-
-export interface BaseModelInfo {
-  architecture?: string;
-  hiddenSize: number;
-  numLayers: number;
-  numHeads?: number;
-  numKvHeads?: number;
-  headDim?: number;
-  vocabSize?: number;
-  name?: string;
-}
 
 export interface AdapterConfig {
   format: typeof ADAPTER_FORMAT;
@@ -273,12 +259,6 @@ function slots(l: TensorLayout): Slot[] {
 const layoutOf = (c: AdapterConfig): TensorLayout => ({ ...c, numLayers: c.baseModel.numLayers });
 const withLayout = (dims: Dims, l: TensorLayout): Dims =>
   new Map([...dims, ['rank', l.rank] as const, ['rows', l.embeddingRows] as const]);
-
-export interface TensorNaming {
-  lora(layer: number, target: LoraTarget, matrix: 'A' | 'B'): string;
-  /** Accepted names of the embedding rows (at most one may be present). */
-  embeddings: readonly string[];
-}
 
 const PROJECT_NAMING: TensorNaming = {
   lora: (layer, target, matrix) => `layers.${layer}.${target}.lora_${matrix}`,

@@ -7,10 +7,8 @@ import { roundToF16 } from '../../src/gpu/half.js';
 import { memoryForAdapter } from '../../src/memory/policy.js';
 import {
   type Adapter,
-  type AdapterMethod,
   adapterFingerprint,
   adapterTensors,
-  type CompMode,
   checkAdapter,
   LORA_TARGETS,
   loadAdapter,
@@ -21,6 +19,7 @@ import {
 } from '../../src/model/adapter.js';
 import { mergeLoraReader } from '../../src/model/adapter-gpu.js';
 import { impliedByMemory } from '../../src/model/adapter-peft.js';
+import type { AdapterMethod, CompMode } from '../../src/model/adapter-types.js';
 import { type TensorToWrite, writeSafetensors } from '../../src/model/safetensors.js';
 import { memorySource } from '../../src/model/source.js';
 import { layerTensorNames, type ModelConfig } from '../../src/model/types.js';
