@@ -12,11 +12,12 @@ import { chooseMatmulVariant, MATMUL_VARIANTS, matmul, matmulVariantFits } from 
 import { matmulRef } from '../src/kernels/matmul.ref.js';
 import { rmsnorm } from '../src/kernels/rmsnorm.js';
 import { rmsnormRef } from '../src/kernels/rmsnorm.ref.js';
-import { rope, ropeInvFreq } from '../src/kernels/rope.js';
+import { rope } from '../src/kernels/rope.js';
 import { ropeRef } from '../src/kernels/rope.ref.js';
 import { type SamplingOptions, sample } from '../src/kernels/sample.js';
 import { sampleRef } from '../src/kernels/sample.ref.js';
 import { swigluRef } from '../src/kernels/swiglu.ref.js';
+import { ropeInvFreq } from '../src/model/rope-freq.js';
 import type { ModelConfig } from '../src/model/types.js';
 
 export const KERNELS = ['matmul', 'attention', 'rmsnorm', 'rope', 'embedding', 'sample'] as const;

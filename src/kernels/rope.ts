@@ -1,10 +1,8 @@
-// Rotary position embedding (Hugging Face rotate_half layout) applied in place on the GPU, and the
-// inverse frequencies computed once on the CPU, including the config's scaling.
-
+// Rotary position embedding (Hugging Face rotate_half layout) applied in place on the GPU. The inverse
+// frequencies it reads come from the model config (src/model/rope-freq.ts).
 import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
-import type { RopeScaling } from '../model/types.js';
 
 export interface RopeArgs {
   x: Tensor;
@@ -44,37 +42,4 @@ export function rope(b: Batch, a: RopeArgs): void {
     [a.x.buffer, a.positions.buffer, a.invFreq.buffer],
     flatGrid(b, count, WG),
   );
-}
-
-/**
- * inv_freq[i] = theta^(-2i / headDim), then scaled as transformers' ROPE_INIT_FUNCTIONS do: 'linear'
- * divides by the factor; 'llama3' (_compute_llama3_parameters) divides low frequencies (wavelength past
- * originalMaxPositions / lowFreqFactor) by the factor, keeps high ones (wavelength below
- * originalMaxPositions / highFreqFactor) and interpolates smoothly in between.
- */
-export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling): Float32Array {
-  if (headDim < 2 || headDim % 2 !== 0) throw shapeError(`ropeInvFreq: headDim ${headDim} must be even`);
-  const out = new Float32Array(headDim / 2);
-  for (let i = 0; i < out.length; i++) {
-    // Rounded to f32 at each step, as torch computes it.
-    const invFreq = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
-    out[i] = scaleInvFreq(invFreq, scaling);
-  }
-  return out;
-}
-
-function scaleInvFreq(invFreq: number, s: RopeScaling): number {
-  switch (s.type) {
-    case 'none':
-      return invFreq;
-    case 'linear':
-      return invFreq / s.factor;
-    case 'llama3': {
-      const wavelen = (2 * Math.PI) / invFreq;
-      if (wavelen < s.originalMaxPositions / s.highFreqFactor) return invFreq;
-      if (wavelen > s.originalMaxPositions / s.lowFreqFactor) return invFreq / s.factor;
-      const smooth = (s.originalMaxPositions / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-      return ((1 - smooth) * invFreq) / s.factor + smooth * invFreq;
-    }
-  }
 }

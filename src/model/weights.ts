@@ -11,7 +11,7 @@ import {
   uploadTensor,
   type WeightFormat,
 } from '../gpu/tensor.js';
-import { ropeInvFreq } from '../kernels/rope.js';
+import { ropeInvFreq } from './rope-freq.js';
 import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from './types.js';
 
 export interface LayerWeights {

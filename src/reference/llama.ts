@@ -5,8 +5,8 @@
 // per-row gated LoRA and CCM-merge SUM rows (the single training pass of ccm.md section 6). It is the
 // oracle the GPU engine is tested against, so it favours obviousness over speed.
 import { invalidInput, modelFormat } from '../errors.js';
-import { ropeInvFreq } from '../kernels/rope.js';
 import type { SumGroup } from '../memory/positions.js';
+import { ropeInvFreq } from '../model/rope-freq.js';
 import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from '../model/types.js';
 
 export interface ReferenceModel {

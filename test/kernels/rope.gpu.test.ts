@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Batch } from '../../src/gpu/batch.js';
 import { readF32, uploadTensor, uploadU32 } from '../../src/gpu/tensor.js';
-import { rope, ropeInvFreq } from '../../src/kernels/rope.js';
+import { rope } from '../../src/kernels/rope.js';
 import { ropeRef } from '../../src/kernels/rope.ref.js';
+import { ropeInvFreq } from '../../src/model/rope-freq.js';
 import type { RopeScaling } from '../../src/model/types.js';
 import { expectClose, randomArray, rng, testGpu } from '../helpers/gpu.js';
 

@@ -6,7 +6,7 @@
 // streaming and still equals the CPU (recurrent concat, then every slot re-rotated to its index).
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/engine/session.js';
-import { ropeInvFreq } from '../../src/kernels/rope.js';
+import { ropeInvFreq } from '../../src/model/rope-freq.js';
 import {
   argmax,
   type ReferenceAdapter,

@@ -3,7 +3,7 @@
 // (src/reference/llama.ts's ReferenceSession with its cache edited between steps).
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/engine/session.js';
-import { ropeInvFreq } from '../../src/kernels/rope.js';
+import { ropeInvFreq } from '../../src/model/rope-freq.js';
 import { argmax, ReferenceSession, rope } from '../../src/reference/llama.js';
 import { testGpu } from '../helpers/gpu.js';
 import { gpuModel, relError } from '../helpers/gpuModel.js';
