@@ -1,7 +1,6 @@
 // Device acquisition, feature detection, limit checks, the pipeline cache and buffer creation through
 // the ledger. One `Gpu` per engine; kernels receive it and never touch navigator.gpu themselves.
 import { CcmemError, deviceLimit, webgpuUnavailable } from '../errors.js';
-import { WGSL } from '../kernels/wgsl.gen.js';
 import { BindGroupCache, type Binding } from './bind-groups.js';
 import { Ledger, type LedgerEntry, type MemoryTag } from './ledger.js';
 import { type Defines, preprocess } from './preprocess.js';
@@ -26,6 +25,15 @@ export interface AcquireOptions {
   disableF16?: boolean;
   /** Further features to enable where the adapter has them (benchmarks: 'timestamp-query'). */
   optionalFeatures?: GPUFeatureName[];
+}
+
+/** A WGSL program as its kernel names it (src/kernels/shaders.ts): the GPU layer keeps no table of them. */
+export interface ShaderSource {
+  /** Identifies `code` (the pipeline cache key) and labels the module. */
+  readonly name: string;
+  readonly code: string;
+  /** What its `#include "NAME"` lines may name (preprocess). */
+  readonly snippets: Readonly<Record<string, string>>;
 }
 
 export interface BufferRequest {
@@ -156,18 +164,18 @@ export class Gpu {
     for (const [buffer, entry] of this.ledger.liveEntries()) if (entry.owner === owner) this.destroyBuffer(buffer);
   }
 
-  pipeline(shader: string, defines: Defines = {}): GPUComputePipeline {
-    if (defines.F16 && !this.features.f16) throw new Error(`${shader}: native f16 requested without shader-f16`);
+  /** The compute pipeline of `shader` with `defines` (plus SUBGROUPS when the device has them), cached. */
+  pipeline(shader: ShaderSource, defines: Defines = {}): GPUComputePipeline {
+    const { name } = shader;
+    if (defines.F16 && !this.features.f16) throw new Error(`${name}: native f16 requested without shader-f16`);
     const all: Defines = { SUBGROUPS: this.features.subgroups, ...defines };
-    const key = `${shader}|${JSON.stringify(all)}`;
+    const key = `${name}|${JSON.stringify(all)}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      const source = WGSL[shader];
-      if (source === undefined) throw new Error(`unknown shader "${shader}"`);
       const header = (all.F16 ? 'enable f16;\n' : '') + (all.SUBGROUPS ? 'enable subgroups;\n' : '');
-      const code = header + preprocess(source, all, WGSL);
-      const module = this.device.createShaderModule({ label: shader, code });
-      p = this.device.createComputePipeline({ label: shader, layout: 'auto', compute: { module, entryPoint: 'main' } });
+      const code = header + preprocess(shader.code, all, shader.snippets);
+      const module = this.device.createShaderModule({ label: name, code });
+      p = this.device.createComputePipeline({ label: name, layout: 'auto', compute: { module, entryPoint: 'main' } });
       this.pipelines.set(key, p);
     }
     return p;

@@ -5,6 +5,7 @@
 import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
+import { shader } from './shaders.js';
 
 export interface AttentionArgs {
   /** [queries, heads, headDim], f32. */
@@ -90,7 +91,7 @@ export function attention(b: Batch, a: AttentionArgs): void {
     ['u32', headDim],
   ]);
   const wg = b.gpu.features.cpuEmulated ? CPU_WG : WG;
-  const partial = b.gpu.pipeline('attention', {
+  const partial = b.gpu.pipeline(shader('attention'), {
     WG: wg,
     HD: headDim,
     MASK: a.mask !== undefined,
@@ -107,7 +108,7 @@ export function attention(b: Batch, a: AttentionArgs): void {
     ['u32', splits],
   ]);
   b.dispatch(
-    b.gpu.pipeline('attention_combine', { WG }),
+    b.gpu.pipeline(shader('attention_combine'), { WG }),
     combineParams,
     [a.scratch.buffer, a.out.buffer],
     flatGrid(b, qElems, WG),

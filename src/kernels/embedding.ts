@@ -5,6 +5,7 @@
 import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor, weightDefines } from '../gpu/tensor.js';
+import { shader } from './shaders.js';
 
 export interface EmbeddingArgs {
   ids: Tensor;
@@ -48,7 +49,7 @@ export function embedding(b: Batch, a: EmbeddingArgs): void {
   // Without extra rows the binding still needs a buffer; the table is bound again (never read as such).
   const extra = a.extra?.buffer ?? a.table.buffer;
   b.dispatch(
-    b.gpu.pipeline('embedding', { WG, W_BINDING: 2, ...weightDefines(a.table) }),
+    b.gpu.pipeline(shader('embedding'), { WG, W_BINDING: 2, ...weightDefines(a.table) }),
     params,
     [a.ids.buffer, a.table.buffer, extra, a.out.buffer],
     flatGrid(b, count, WG),

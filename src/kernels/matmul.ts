@@ -11,6 +11,7 @@ import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import type { Gpu } from '../gpu/device.js';
 import { expectAtLeast, type Format, type Tensor, weightDefines } from '../gpu/tensor.js';
+import { shader } from './shaders.js';
 
 export interface LoraArgs {
   a: Tensor;
@@ -222,7 +223,7 @@ function launch(b: Batch, s: Launch): void {
   // output tiles along x (folded into z past the per-dimension limit), row tiles along y
   const [x, z] = flatGrid(b, nTiles, coop ? 1 : WG);
   const pipeline = coop
-    ? b.gpu.pipeline('gemv_coop', { ...defines, OUTS: COOP_OUTS })
-    : b.gpu.pipeline('matmul', { ...defines, WG, NT, K8: rt === 1 ? `${Math.floor(s.k / 8)}u` : 'p.k / 8u' });
+    ? b.gpu.pipeline(shader('gemv_coop'), { ...defines, OUTS: COOP_OUTS })
+    : b.gpu.pipeline(shader('matmul'), { ...defines, WG, NT, K8: rt === 1 ? `${Math.floor(s.k / 8)}u` : 'p.k / 8u' });
   b.dispatch(pipeline, params, buffers, [x, rowTiles, z]);
 }

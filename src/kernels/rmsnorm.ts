@@ -4,6 +4,7 @@
 import { shapeError } from '../errors.js';
 import { type Batch, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
+import { shader } from './shaders.js';
 
 export interface RmsnormArgs {
   x: Tensor;
@@ -29,5 +30,5 @@ export function rmsnorm(b: Batch, a: RmsnormArgs): void {
     ['f32', a.eps],
     ['u32', off],
   ]);
-  b.dispatch(b.gpu.pipeline('rmsnorm', { WG }), params, [a.x.buffer, a.weight.buffer, a.out.buffer], [a.rows]);
+  b.dispatch(b.gpu.pipeline(shader('rmsnorm'), { WG }), params, [a.x.buffer, a.weight.buffer, a.out.buffer], [a.rows]);
 }

@@ -3,6 +3,7 @@
 import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
+import { shader } from './shaders.js';
 
 export interface RopeArgs {
   x: Tensor;
@@ -37,7 +38,7 @@ export function rope(b: Batch, a: RopeArgs): void {
     ['u32', rowOffset],
   ]);
   b.dispatch(
-    b.gpu.pipeline('rope', { WG }),
+    b.gpu.pipeline(shader('rope'), { WG }),
     params,
     [a.x.buffer, a.positions.buffer, a.invFreq.buffer],
     flatGrid(b, count, WG),

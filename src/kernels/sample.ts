@@ -4,6 +4,7 @@
 import { invalidInput, shapeError } from '../errors.js';
 import { type Batch, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
+import { shader } from './shaders.js';
 
 export interface SamplingOptions {
   /** 0 = greedy. */
@@ -70,7 +71,7 @@ export function sample(b: Batch, a: SampleArgs): void {
     ['u32', a.step >>> 0],
     ['u32', FAN],
   ]);
-  b.dispatch(b.gpu.pipeline('sample'), params, [a.logits.buffer, a.seen.buffer, a.out.buffer], [1]);
+  b.dispatch(b.gpu.pipeline(shader('sample')), params, [a.logits.buffer, a.seen.buffer, a.out.buffer], [1]);
 }
 
 /** Marks ids[offset .. offset + count) as seen (the prompt's tokens); ids outside the set are ignored. */
@@ -83,7 +84,7 @@ export function markSeen(b: Batch, a: { ids: Tensor; offset?: number; count: num
     ['u32', a.count],
     ['u32', offset],
   ]);
-  const pipeline = b.gpu.pipeline('sample_seen', { WG: SEEN_WG, CLEAR: false });
+  const pipeline = b.gpu.pipeline(shader('sample_seen'), { WG: SEEN_WG, CLEAR: false });
   b.dispatch(pipeline, params, [a.ids.buffer, a.seen.buffer], [Math.ceil(a.count / SEEN_WG)]);
 }
 
@@ -95,6 +96,6 @@ export function clearSeen(b: Batch, a: { seen: Tensor; vocab: number }): void {
     ['u32', a.vocab],
     ['u32', 0],
   ]);
-  const pipeline = b.gpu.pipeline('sample_seen', { WG: SEEN_WG, CLEAR: true });
+  const pipeline = b.gpu.pipeline(shader('sample_seen'), { WG: SEEN_WG, CLEAR: true });
   b.dispatch(pipeline, params, [a.seen.buffer], [Math.ceil(a.vocab / SEEN_WG)]);
 }

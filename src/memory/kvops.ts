@@ -8,6 +8,7 @@
 import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import { expectAtLeast, type Tensor } from '../gpu/tensor.js';
+import { shader } from '../kernels/shaders.js';
 import type { ForwardState } from '../model/llama.js';
 import type { ModelConfig } from '../model/types.js';
 
@@ -67,7 +68,7 @@ export function mergeSlots(b: Batch, s: ForwardState, a: MergeArgs): void {
     ['u32', a.src * kvDim],
     ['f32', a.weight],
   ]);
-  const pipeline = b.gpu.pipeline('kv_merge', { WG });
+  const pipeline = b.gpu.pipeline(shader('kv_merge'), { WG });
   const grid = flatGrid(b, n, WG);
   s.kCache.forEach((k, l) => {
     b.dispatch(pipeline, params, [k.buffer, s.vCache[l]!.buffer], grid);
@@ -94,7 +95,7 @@ export function rerotateSlots(b: Batch, s: ForwardState, c: ModelConfig, invFreq
     ['u32', a.first],
     ['i32', a.delta],
   ]);
-  const pipeline = b.gpu.pipeline('rope', { WG, DELTA: true });
+  const pipeline = b.gpu.pipeline(shader('rope'), { WG, DELTA: true });
   const grid = flatGrid(b, n, WG);
   for (const k of s.kCache) b.dispatch(pipeline, params, [k.buffer, invFreq.buffer], grid);
 }
