@@ -1,39 +1,62 @@
 // GGUF v3 export of a model held as Hugging Face-named f32 tensors, for llama.cpp (the native peer the
-// tests compare against). Follows llama.cpp's convert_hf_to_gguf.py for architecture `llama`: q/k rows are
-// permuted from HF's rotate_half layout to llama.cpp's interleaved RoPE pairs, 1-D tensors stay F32,
-// llama3 rope scaling becomes the `rope_freqs.weight` divisor tensor.
+// tests compare against) and for the tests of ccmem's own GGUF reader. Follows llama.cpp's
+// convert_hf_to_gguf.py for architecture `llama`: q/k rows are permuted from HF's rotate_half layout to
+// llama.cpp's interleaved RoPE pairs, 1-D tensors stay F32, llama3 rope scaling becomes the
+// `rope_freqs.weight` divisor tensor. Matrices are F32, F16, or quantized with llama.cpp's reference
+// Q8_0 / Q4_0 quantizers (src/model/quant.ts). encodeGguf writes any header and raw tensor bytes.
 import { invalidInput, unsupportedModel } from '../errors.js';
 import { f32ToF16Bits } from '../gpu/half.js';
-import type { ReferenceModel } from '../reference/llama.js';
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VALUE } from './gguf-read.js';
+import { QUANT_TYPES, type QuantType, quantizeQ4_0, quantizeQ8_0 } from './quant.js';
 import { GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from './types.js';
 
+/** A model as Hugging Face-named f32 tensors (what the reference forward and the converters hold). */
+export interface ModelTensors {
+  config: ModelConfig;
+  tensors: Map<string, Float32Array>;
+}
+
+export type GgufDType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+
 export interface GgufOptions {
-  dtype: 'f32' | 'f16'; // the matrices' type; norms, biases and rope_freqs are always F32
+  dtype: GgufDType; // the matrices' type; norms, biases and rope_freqs are always F32
   tokens?: string[]; // default: a dummy vocabulary (the peer is driven by ids)
   scores?: number[];
+  /** 'llama' (SentencePiece, default) or 'gpt2' (byte-level BPE; needs merges). */
+  tokenizerModel?: 'llama' | 'gpt2';
+  merges?: string[];
+  /** tokenizer.ggml.pre of a gpt2 vocabulary (the pre-tokenizer's name); default 'default'. */
+  pre?: string;
+  chatTemplate?: string;
   bosId?: number; // default config.bosTokenId ?? 1
   eosId?: number; // default config.eosTokenIds[0] ?? 2
 }
 
-const GGUF_ALIGNMENT = 32;
-const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 const GGUF_VERSION = 3;
-const GGML_F32 = 0;
-const GGML_F16 = 1;
+const MATRIX_TYPE: Record<GgufDType, QuantType> = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0', q4_0: 'Q4_0' };
+/** llama.cpp's general.file_type (enum llama_ftype) of each dtype. */
+const FILE_TYPE: Record<GgufDType, number> = { f32: 0, f16: 1, q8_0: 7, q4_0: 2 };
 /** llama.cpp token types. */
 const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, BYTE: 6 } as const;
-/** GGUF metadata value type codes of the scalar kinds used here; arrays are type 9. */
-const SCALAR = { u32: 4, i32: 5, f32: 6, string: 8 } as const;
-const GGUF_ARRAY = 9;
 
-type Scalar = keyof typeof SCALAR;
-type MetaValue = { type: Scalar; value: number | string } | { array: Scalar; value: (number | string)[] };
+type Scalar = 'u32' | 'i32' | 'f32' | 'string' | 'bool' | 'u64';
+export type MetaValue =
+  | { type: Scalar; value: number | string | boolean }
+  | { array: Scalar; value: (number | string)[] };
 
-interface TensorOut {
+/** One tensor as it goes into the file: raw bytes of ggml type `type` (a code; any, for tests). */
+export interface RawTensor {
   name: string;
   /** ggml order: ne[0] is the contiguous (column) dimension. */
   ne: number[];
-  type: typeof GGML_F32 | typeof GGML_F16;
+  type: number;
+  bytes: Uint8Array;
+}
+
+interface TensorOut {
+  name: string;
+  ne: number[];
+  type: QuantType;
   data: Float32Array;
 }
 
@@ -57,9 +80,18 @@ class ByteWriter {
     return pos;
   }
   // at() may replace buf and view when it grows them: call it before touching either
-  scalar(kind: Scalar, v: number | string): void {
+  scalar(kind: Scalar, v: number | string | boolean): void {
     if (kind === 'string') {
       this.string(v as string);
+      return;
+    }
+    if (kind === 'u64') {
+      this.u64(v as number);
+      return;
+    }
+    if (kind === 'bool') {
+      const pos = this.at(1);
+      this.view.setUint8(pos, v ? 1 : 0);
       return;
     }
     const pos = this.at(4);
@@ -85,12 +117,12 @@ class ByteWriter {
 function writeMeta(w: ByteWriter, key: string, m: MetaValue): void {
   w.string(key);
   if ('type' in m) {
-    w.scalar('u32', SCALAR[m.type]);
+    w.scalar('u32', GGUF_VALUE[m.type]);
     w.scalar(m.type, m.value);
     return;
   }
-  w.scalar('u32', GGUF_ARRAY);
-  w.scalar('u32', SCALAR[m.array]);
+  w.scalar('u32', GGUF_VALUE.array);
+  w.scalar('u32', GGUF_VALUE[m.array]);
   w.u64(m.value.length);
   for (const v of m.value) w.scalar(m.array, v);
 }
@@ -116,7 +148,7 @@ function permuteRopeRows(t: Float32Array, heads: number, headDim: number): Float
 }
 
 /** llama.cpp's rope_freqs for llama3 scaling: per frequency, the divisor HF applies to it. */
-function llama3RopeFactors(c: ModelConfig): Float32Array | undefined {
+export function llama3RopeFactors(c: ModelConfig): Float32Array | undefined {
   const s = c.ropeScaling;
   if (s.type !== 'llama3') return undefined;
   const half = c.headDim / 2;
@@ -129,7 +161,7 @@ function llama3RopeFactors(c: ModelConfig): Float32Array | undefined {
   });
 }
 
-function tensorsOut(model: ReferenceModel, matrixType: TensorOut['type']): TensorOut[] {
+function tensorsOut(model: ModelTensors, matrixType: QuantType): TensorOut[] {
   const c = model.config;
   const get = (name: string) => {
     const t = model.tensors.get(name);
@@ -140,7 +172,7 @@ function tensorsOut(model: ReferenceModel, matrixType: TensorOut['type']): Tenso
   // HF [rows, cols] is ggml ne [cols, rows]; 1-D tensors are F32 like convert_hf_to_gguf writes them.
   const matrix = (name: string, data: Float32Array, rows: number, cols: number) =>
     out.push({ name, ne: [cols, rows], type: matrixType, data });
-  const vector = (name: string, data: Float32Array) => out.push({ name, ne: [data.length], type: GGML_F32, data });
+  const vector = (name: string, data: Float32Array) => out.push({ name, ne: [data.length], type: 'F32', data });
 
   const D = c.hiddenSize;
   const qDim = c.numHeads * c.headDim;
@@ -197,6 +229,8 @@ function dummyVocabulary(size: number): string[] {
 function tokenizerMeta(c: ModelConfig, o: GgufOptions): [string, MetaValue][] {
   const bos = o.bosId ?? c.bosTokenId ?? 1;
   const eos = o.eosId ?? c.eosTokenIds[0] ?? 2;
+  const gpt2 = o.tokenizerModel === 'gpt2';
+  if (gpt2 && (!o.tokens || !o.merges)) throw invalidInput('writeGguf: a gpt2 vocabulary needs tokens and merges');
   const tokens = o.tokens ?? dummyVocabulary(c.vocabSize);
   if (tokens.length !== c.vocabSize) throw invalidInput(`writeGguf: ${tokens.length} tokens for vocab ${c.vocabSize}`);
   const scores = o.scores ?? tokens.map(() => 0);
@@ -205,20 +239,26 @@ function tokenizerMeta(c: ModelConfig, o: GgufOptions): [string, MetaValue][] {
   const types = tokens.map((t, i) =>
     i === bos || i === eos
       ? TokenType.CONTROL
-      : t === '<unk>'
-        ? TokenType.UNKNOWN
-        : /^<0x[0-9A-F]{2}>$/.test(t)
-          ? TokenType.BYTE
-          : TokenType.NORMAL,
+      : gpt2
+        ? TokenType.NORMAL
+        : t === '<unk>'
+          ? TokenType.UNKNOWN
+          : /^<0x[0-9A-F]{2}>$/.test(t)
+            ? TokenType.BYTE
+            : TokenType.NORMAL,
   );
   const meta: [string, MetaValue][] = [
-    ['tokenizer.ggml.model', { type: 'string', value: 'llama' }],
+    ['tokenizer.ggml.model', { type: 'string', value: gpt2 ? 'gpt2' : 'llama' }],
     ['tokenizer.ggml.tokens', { array: 'string', value: tokens }],
-    ['tokenizer.ggml.scores', { array: 'f32', value: scores }],
     ['tokenizer.ggml.token_type', { array: 'i32', value: types }],
   ];
+  if (gpt2) {
+    meta.push(['tokenizer.ggml.pre', { type: 'string', value: o.pre ?? 'default' }]);
+    meta.push(['tokenizer.ggml.merges', { array: 'string', value: o.merges! }]);
+  } else meta.push(['tokenizer.ggml.scores', { array: 'f32', value: scores }]);
   if (bos < c.vocabSize) meta.push(['tokenizer.ggml.bos_token_id', { type: 'u32', value: bos }]);
   if (eos < c.vocabSize) meta.push(['tokenizer.ggml.eos_token_id', { type: 'u32', value: eos }]);
+  if (o.chatTemplate !== undefined) meta.push(['tokenizer.chat_template', { type: 'string', value: o.chatTemplate }]);
   return meta;
 }
 
@@ -227,8 +267,8 @@ function modelMeta(c: ModelConfig, o: GgufOptions): [string, MetaValue][] {
   const f32 = (value: number) => ({ type: 'f32', value }) as const;
   const meta: [string, MetaValue][] = [
     ['general.architecture', { type: 'string', value: 'llama' }],
-    ['general.alignment', u32(GGUF_ALIGNMENT)],
-    ['general.file_type', u32(o.dtype === 'f16' ? 1 : 0)], // LLAMA_FTYPE_MOSTLY_F16 / ALL_F32
+    ['general.alignment', u32(GGUF_DEFAULT_ALIGNMENT)],
+    ['general.file_type', u32(FILE_TYPE[o.dtype])],
     ['llama.context_length', u32(c.maxPositions)],
     ['llama.embedding_length', u32(c.hiddenSize)],
     ['llama.block_count', u32(c.numLayers)],
@@ -249,15 +289,44 @@ function modelMeta(c: ModelConfig, o: GgufOptions): [string, MetaValue][] {
   return meta;
 }
 
-const alignUp = (n: number) => Math.ceil(n / GGUF_ALIGNMENT) * GGUF_ALIGNMENT;
+/** The bytes of `t` in its type: F32, F16, or quantized blocks of 32 along each row. */
+function tensorBytes(t: TensorOut): Uint8Array {
+  const d = t.data;
+  if (t.type === 'Q8_0' || t.type === 'Q4_0') {
+    if (t.ne[0]! % 32)
+      throw unsupportedModel(`writeGguf: ${t.name} has rows of ${t.ne[0]}, not whole ${t.type} blocks`);
+    return t.type === 'Q8_0' ? quantizeQ8_0(d) : quantizeQ4_0(d);
+  }
+  const out = new Uint8Array(d.length * QUANT_TYPES[t.type].blockBytes);
+  const view = new DataView(out.buffer);
+  if (t.type === 'F16') for (let j = 0; j < d.length; j++) view.setUint16(2 * j, f32ToF16Bits(d[j]!), true);
+  else for (let j = 0; j < d.length; j++) view.setFloat32(4 * j, d[j]!, true);
+  return out;
+}
 
 /** Serializes `model` as a GGUF v3 file for llama.cpp's `llama` architecture. */
-export function writeGguf(model: ReferenceModel, options: GgufOptions): Uint8Array {
+export function writeGguf(model: ModelTensors, options: GgufOptions): Uint8Array {
   const c = model.config;
   if (c.headDim % 2) throw unsupportedModel(`writeGguf: odd head_dim ${c.headDim}`);
-  const tensors = tensorsOut(model, options.dtype === 'f16' ? GGML_F16 : GGML_F32);
-  const meta = [...modelMeta(c, options), ...tokenizerMeta(c, options)];
+  const tensors = tensorsOut(model, MATRIX_TYPE[options.dtype]).map((t) => ({
+    name: t.name,
+    ne: t.ne,
+    type: QUANT_TYPES[t.type].code,
+    bytes: tensorBytes(t),
+  }));
+  return encodeGguf(ggufMetadata(c, options), tensors);
+}
 
+/** The key/values writeGguf writes for `config` (tests pair them with tensors of their own). */
+export function ggufMetadata(config: ModelConfig, options: GgufOptions): [string, MetaValue][] {
+  return [...modelMeta(config, options), ...tokenizerMeta(config, options)];
+}
+
+/** A GGUF v3 file of these key/values and tensors (data aligned to general.alignment, default 32). */
+export function encodeGguf(meta: [string, MetaValue][], tensors: RawTensor[]): Uint8Array {
+  const given = meta.find(([key]) => key === 'general.alignment')?.[1].value;
+  const alignment = typeof given === 'number' ? given : GGUF_DEFAULT_ALIGNMENT;
+  const alignUp = (n: number) => Math.ceil(n / alignment) * alignment;
   const w = new ByteWriter();
   w.scalar('u32', GGUF_MAGIC);
   w.scalar('u32', GGUF_VERSION);
@@ -273,17 +342,13 @@ export function writeGguf(model: ReferenceModel, options: GgufOptions): Uint8Arr
     w.scalar('u32', t.type);
     w.u64(dataSize);
     offsets.push(dataSize);
-    dataSize = alignUp(dataSize + t.data.length * (t.type === GGML_F16 ? 2 : 4));
+    dataSize = alignUp(dataSize + t.bytes.byteLength);
   }
   const dataStart = alignUp(w.length);
   const out = new Uint8Array(dataStart + dataSize); // zero padding everywhere
   out.set(w.bytes());
-  const view = new DataView(out.buffer);
   tensors.forEach((t, i) => {
-    const pos = dataStart + (offsets[i] as number);
-    const d = t.data;
-    if (t.type === GGML_F16) for (let j = 0; j < d.length; j++) view.setUint16(pos + 2 * j, f32ToF16Bits(d[j]!), true);
-    else for (let j = 0; j < d.length; j++) view.setFloat32(pos + 4 * j, d[j]!, true);
+    out.set(t.bytes, dataStart + offsets[i]!);
   });
   return out;
 }
