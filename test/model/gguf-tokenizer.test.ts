@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, isCcmemError } from '../../src/errors.js';
-import { encodeGguf, ggufMetadata, type MetaValue } from '../../src/model/gguf.js';
+import { encodeGguf, type GgufOptions, ggufMetadata, type MetaValue } from '../../src/model/gguf.js';
 import { readGgufFile } from '../../src/model/gguf-read.js';
 import { ggufTokenizer } from '../../src/model/gguf-tokenizer.js';
 import { convertLlama2c, parseLlama2cTokenizer } from '../../src/model/llama2c.js';
@@ -143,7 +143,7 @@ describe('GGUF tokenizer: llama SentencePiece (stories260K)', async () => {
       scores,
     });
     expect(await failure((async () => ggufTokenizer(repeated, 'x'))())).toMatchObject({ message: /repeats token 299/ });
-    const bpe = { dtype: 'f32', tokenizerModel: 'gpt2', tokens, merges: ['a b'], pre: 'tekken' } as const;
+    const bpe = { dtype: 'f32', tokenizerModel: 'gpt2', tokens, merges: ['a b'], pre: 'tekken' } satisfies GgufOptions;
     expect(await failure((async () => ggufTokenizer(await ggufMeta(512, bpe), 'x'))())).toMatchObject({
       code: 'UNSUPPORTED_MODEL',
       message: /tokenizer.ggml.pre "tekken"/,
