@@ -10,11 +10,11 @@ import { parseArgs } from 'node:util';
 import { acquireGpu } from '../src/gpu/device.js';
 import { nodeGpu } from '../src/gpu/node.js';
 import type { WeightFormat } from '../src/gpu/tensor.js';
-import { randomAdapter } from '../src/model/adapter.js';
 import { uploadAdapter } from '../src/model/adapter-gpu.js';
 import { parseConfig } from '../src/model/config.js';
 import type { LoadedModel } from '../src/model/load.js';
 import { uploadWeights } from '../src/model/weights.js';
+import { randomAdapter } from '../src/reference/random-adapter.js';
 import {
   BENCH_POLICIES,
   type BenchPolicy,

@@ -1,8 +1,8 @@
 // Adapters: the LoRA pairs and extra embedding rows that turn a base model into a context compressor
 // (ccm.md: a row-gated LoRA + COMP rows; sentinel.md: a merged LoRA + CL/CR rows). This file defines the
 // project's adapter format, loads it (and the official PEFT layout, through adapter-peft.ts), checks an
-// adapter against a model, writes it, and makes seeded random adapters for tests. GPU upload and merging
-// into the base weights are in adapter-gpu.ts. docs/adapters.md describes the format for users.
+// adapter against a model and writes it. GPU upload and merging into the base weights are in
+// adapter-gpu.ts; seeded random adapters for tests in src/reference/random-adapter.ts. docs/adapters.md describes the format for users.
 //
 // Project format, version 1: a folder holding adapter_config.json and adapter.safetensors.
 //   adapter_config.json (camelCase):
@@ -26,7 +26,6 @@
 //     layers.{i}.{t}.lora_A [r, in]   layers.{i}.{t}.lora_B [out, r]   embeddings [m, hiddenSize] (when m > 0)
 //   and no other tensor. in/out are the projection's: q [H*hd <- D], k, v [Hkv*hd <- D], o [D <- H*hd].
 import { invalidInput, modelFormat, unsupportedModel } from '../errors.js';
-import { mulberry32 } from '../util/random.js';
 import {
   isPeftConfig,
   PEFT_NAMING,
@@ -497,67 +496,4 @@ async function readTensors(
     );
   }
   return { lora, embeddings, dims };
-}
-
-export interface RandomAdapterOptions {
-  method?: AdapterMethod;
-  rank: number;
-  alpha?: number;
-  compTokens: number;
-  mode?: CompMode;
-  sink?: boolean;
-  seed: number;
-  /** RMS of the LoRA term (alpha / r) B A x for an input x of unit RMS; default 0.5. */
-  scale?: number;
-}
-
-/**
- * A seeded random adapter for `model` (every target, no separators). A is uniform with unit-variance
- * outputs and B is scaled so the LoRA term has RMS `scale`: gated rows differ clearly from ungated ones
- * and stay O(1). Embedding rows are uniform(±sqrt(3 / hidden)), rows of norm about 1.
- */
-export function randomAdapter(model: ModelConfig, o: RandomAdapterOptions): Adapter {
-  const method = o.method ?? 'ccm';
-  const mode = method === 'ccm' ? (o.mode ?? 'concat') : undefined;
-  const config = parseAdapterConfig(
-    {
-      format: ADAPTER_FORMAT,
-      version: ADAPTER_VERSION,
-      method,
-      rank: o.rank,
-      alpha: o.alpha ?? 16,
-      targets: [...LORA_TARGETS],
-      compTokens: o.compTokens,
-      ...(mode ? { mode } : {}),
-      sink: o.sink ?? false,
-      separators: {},
-      embeddingRows: embeddingRowsFor(method, o.compTokens, mode),
-      baseModel: {
-        architecture: model.architecture,
-        hiddenSize: model.hiddenSize,
-        numLayers: model.numLayers,
-        numHeads: model.numHeads,
-        numKvHeads: model.numKvHeads,
-        headDim: model.headDim,
-        vocabSize: model.vocabSize,
-      },
-    },
-    'randomAdapter',
-  );
-  const next = mulberry32(o.seed);
-  const uniform = (n: number, bound: number) => Float32Array.from({ length: n }, () => (next() * 2 - 1) * bound);
-  const dims = knownDims(model);
-  const { rank } = config;
-  const bBound = ((o.scale ?? 0.5) / (config.alpha / rank)) * Math.sqrt(3 / rank);
-  const lora = new Map<string, LoraMatrices>();
-  for (let layer = 0; layer < model.numLayers; layer++) {
-    for (const target of config.targets) {
-      const inDim = dims.get(PROJECTION[target].in)!;
-      const a = uniform(rank * inDim, Math.sqrt(3 / inDim));
-      const b = uniform(dims.get(PROJECTION[target].out)! * rank, bBound);
-      lora.set(loraKey(layer, target), { a, b });
-    }
-  }
-  const embeddings = uniform(config.embeddingRows * model.hiddenSize, Math.sqrt(3 / model.hiddenSize));
-  return { config, lora, embeddings };
 }

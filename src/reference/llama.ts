@@ -94,7 +94,7 @@ function checkedTensors(model: ReferenceModel): (name: string) => Float32Array {
 }
 
 /** [in, out] of each adapted projection. */
-function projectionDims(c: ModelConfig): Record<Projection, [number, number]> {
+export function projectionDims(c: ModelConfig): Record<Projection, [number, number]> {
   const qDim = c.numHeads * c.headDim;
   const kvDim = c.numKvHeads * c.headDim;
   const D = c.hiddenSize;

@@ -11,10 +11,11 @@ import { Session } from '../../src/engine/session.js';
 import { answerInReply } from '../../src/eval/answer.js';
 import { logProbability } from '../../src/eval/recall.js';
 import type { EvalRecord } from '../../src/eval/records.js';
-import { randomAdapter, writeAdapter } from '../../src/model/adapter.js';
+import { writeAdapter } from '../../src/model/adapter.js';
 import { loadModel } from '../../src/model/load.js';
 import { type ChatMessage, TextTokenizer } from '../../src/model/tokenizer.js';
 import type { ModelConfig } from '../../src/model/types.js';
+import { randomAdapter } from '../../src/reference/random-adapter.js';
 import { chatTokenizerFiles, writeChatModelDir } from '../helpers/chatModel.js';
 import { testGpu } from '../helpers/gpu.js';
 

@@ -11,11 +11,11 @@ import type { Gpu } from '../../src/gpu/device.js';
 import type { GpuAdapter } from '../../src/model/gpu-adapter.js';
 import { type LoadedModel, loadModel } from '../../src/model/load.js';
 import type { TextTokenizer } from '../../src/model/tokenizer.js';
+import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { EOS_ID, writeChatModelDir } from '../helpers/chatModel.js';
 import { relDiff } from '../helpers/checks.js';
 import { testGpu } from '../helpers/gpu.js';
 import { gpuAdapter } from '../helpers/gpuModel.js';
-import { randomAdapter } from '../helpers/randomAdapter.js';
 
 let gpu: Gpu;
 let model: LoadedModel;
@@ -28,7 +28,11 @@ beforeAll(async () => {
   writeChatModelDir(dir, { seed: 21 });
   model = await loadModel(gpu, dir, { format: 'f32' });
   tokenizer = model.tokenizer!;
-  adapter = gpuAdapter(gpu, randomAdapter(model.config, { rank: 4, alpha: 8, rows: 2, seed: 22 }), model.config);
+  adapter = gpuAdapter(
+    gpu,
+    referenceAdapter(randomAdapter(model.config, { rank: 4, alpha: 8, compTokens: 2, seed: 22 })),
+    model.config,
+  );
 });
 
 afterAll(() => {

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/engine/session.js';
 import { ccmOnlinePositions } from '../../src/memory/positions.js';
+import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { ccmReferenceLogits } from '../helpers/ccmReference.js';
 import { rng, testGpu } from '../helpers/gpu.js';
 import { gpuAdapter, gpuModel, relError } from '../helpers/gpuModel.js';
-import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
 
 interface Case {
@@ -45,12 +45,15 @@ describe('CCM recurrent GPU path vs single-pass masked CPU reference (f32)', () 
         seed: c.seed,
         maxPositions: 256,
       });
-      const adapter = randomAdapter(ref.config, {
-        rank: 4,
-        alpha: 8,
-        rows: c.mode === 'merge' ? 2 * c.n : c.n,
-        seed: c.seed,
-      });
+      const adapter = referenceAdapter(
+        randomAdapter(ref.config, {
+          rank: 4,
+          alpha: 8,
+          compTokens: c.n,
+          mode: c.mode,
+          seed: c.seed,
+        }),
+      );
       const r = rng(c.seed);
       const chunks = Array.from({ length: c.steps }, () =>
         Array.from({ length: 2 + Math.floor(r() * 6) }, () => 3 + Math.floor(r() * (V - 3))),

@@ -6,12 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/engine/session.js';
 import type { MemoryOptions } from '../../src/memory/policy.js';
-import { randomAdapter as randomSentinel } from '../../src/model/adapter.js';
 import { uploadAdapter } from '../../src/model/adapter-gpu.js';
+import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { typedError } from '../helpers/checks.js';
 import { rng, testGpu } from '../helpers/gpu.js';
 import { gpuAdapter, gpuModel } from '../helpers/gpuModel.js';
-import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
 
 const V = 50;
@@ -39,7 +38,11 @@ async function refused(p: Promise<unknown>, position: number) {
 async function ccmSession(memory: MemoryOptions) {
   const gpu = await testGpu();
   const model = await gpuModel(gpu, ref, 'f32');
-  const adapter = gpuAdapter(gpu, randomAdapter(ref.config, { rank: 4, alpha: 8, rows: 4, seed: 93 }), ref.config);
+  const adapter = gpuAdapter(
+    gpu,
+    referenceAdapter(randomAdapter(ref.config, { rank: 4, alpha: 8, compTokens: 4, seed: 93 })),
+    ref.config,
+  );
   const session = new Session(model, { capacity: MAX, memory, adapter });
   // four turns of 8 tokens: text positions 0..31, memory slots at 8, 9, 16, 17, ...
   for (let t = 0; t < 4; t++) {
@@ -75,7 +78,7 @@ describe('max_position_embeddings guard', () => {
     const model = await gpuModel(gpu, ref, 'f32');
     const adapter = await uploadAdapter(
       gpu,
-      randomSentinel(ref.config, { method: 'sentinel', rank: 4, compTokens: 1, seed: 94 }),
+      randomAdapter(ref.config, { method: 'sentinel', rank: 4, compTokens: 1, seed: 94 }),
       'limits-sentinel',
     );
     const session = new Session(model, { capacity: MAX, memory: { policy: 'sentinel' }, adapter });

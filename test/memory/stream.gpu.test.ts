@@ -14,9 +14,9 @@ import {
   ReferenceSession,
   rope,
 } from '../../src/reference/llama.js';
+import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { rng, testGpu } from '../helpers/gpu.js';
 import { gpuAdapter, gpuModel, relError } from '../helpers/gpuModel.js';
-import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
 
 const N = 2;
@@ -128,7 +128,7 @@ function setup(seed: number) {
     maxPositions: 40,
   });
   ref.config.eosTokenIds = [];
-  const adapter = randomAdapter(ref.config, { rank: 4, alpha: 8, rows: N, seed });
+  const adapter = referenceAdapter(randomAdapter(ref.config, { rank: 4, alpha: 8, compTokens: N, seed }));
   return { ref, adapter, V };
 }
 

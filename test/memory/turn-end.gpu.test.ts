@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { Session, type SessionOptions } from '../../src/engine/session.js';
 import { loadModel } from '../../src/model/load.js';
+import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { testGpu } from '../helpers/gpu.js';
 import { gpuAdapter, gpuModel } from '../helpers/gpuModel.js';
-import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
 import { storiesGolden, storiesModelDir } from '../helpers/stories.js';
 
@@ -24,7 +24,11 @@ async function ccmSession(options: Omit<SessionOptions, 'adapter'>, maxPositions
   });
   ref.config.eosTokenIds = [];
   const model = await gpuModel(gpu, ref, 'f32');
-  const adapter = gpuAdapter(gpu, randomAdapter(ref.config, { rank: 4, alpha: 8, rows: 2, seed: 8 }), ref.config);
+  const adapter = gpuAdapter(
+    gpu,
+    referenceAdapter(randomAdapter(ref.config, { rank: 4, alpha: 8, compTokens: 2, seed: 8 })),
+    ref.config,
+  );
   const session = new Session(model, { ...options, adapter });
   const done = () => {
     session.dispose();

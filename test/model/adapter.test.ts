@@ -14,7 +14,6 @@ import {
   loadAdapter,
   loraKey,
   type PeftImportOptions,
-  randomAdapter,
   writeAdapter,
 } from '../../src/model/adapter.js';
 import { mergeLoraReader } from '../../src/model/adapter-gpu.js';
@@ -23,6 +22,7 @@ import type { AdapterMethod, CompMode } from '../../src/model/adapter-types.js';
 import { type TensorToWrite, writeSafetensors } from '../../src/model/safetensors.js';
 import { memorySource } from '../../src/model/source.js';
 import { layerTensorNames, type ModelConfig } from '../../src/model/types.js';
+import { randomAdapter } from '../../src/reference/random-adapter.js';
 import { randomArray } from '../helpers/gpu.js';
 import { type RandomModelOptions, randomModel } from '../helpers/randomModel.js';
 

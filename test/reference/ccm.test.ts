@@ -11,9 +11,9 @@ import {
   ReferenceSession,
   referenceForward64,
 } from '../../src/reference/llama.js';
+import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { relDiff } from '../helpers/checks.js';
 import { rng } from '../helpers/gpu.js';
-import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
 
 const V = 40;
@@ -108,7 +108,9 @@ const CASES: [string, Case][] = [
 describe('CCM single masked pass == recurrent inference (f64)', () => {
   CASES.forEach(([name, c], i) => {
     it(name, () => {
-      const adapter = randomAdapter(model.config, { rank: 4, alpha: 16, rows: 2 * c.n, seed: 10 + i });
+      const adapter = referenceAdapter(
+        randomAdapter(model.config, { rank: 4, alpha: 16, compTokens: c.n, mode: 'merge', seed: 10 + i }),
+      );
       const d = dialog(c, 100 + i);
       const want = recurrent(c, adapter, d);
       const { layout, rows } = singlePass(c, adapter, d);

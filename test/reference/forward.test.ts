@@ -12,13 +12,13 @@ import {
   referenceForward64,
   referenceLogits,
 } from '../../src/reference/llama.js';
+import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { errorCode, relDiff } from '../helpers/checks.js';
 import { randomArray } from '../helpers/gpu.js';
-import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
 
 const model = randomModel({ hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, vocab: 50, seed: 31 });
-const adapter = randomAdapter(model.config, { rank: 4, alpha: 8, rows: 3, seed: 5 });
+const adapter = referenceAdapter(randomAdapter(model.config, { rank: 4, alpha: 8, compTokens: 3, seed: 5 }));
 const V = 50;
 const ids = [3, 14, 15, 9, 26, 5, 35];
 

@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { sentinelIds, sentinelLayout, sentinelVisible } from '../../src/memory/masks.js';
 import { ReferenceSession, referenceForward64 } from '../../src/reference/llama.js';
+import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { relDiff } from '../helpers/checks.js';
 import { rng } from '../helpers/gpu.js';
-import { randomAdapter } from '../helpers/randomAdapter.js';
 import { randomModel } from '../helpers/randomModel.js';
 
 const V = 45;
@@ -22,7 +22,7 @@ const model = randomModel({
   seed: 51,
   attentionBias: true,
 });
-const adapter = randomAdapter(model.config, { rank: 4, alpha: 8, rows: 2, seed: 52 });
+const adapter = referenceAdapter(randomAdapter(model.config, { rank: 4, alpha: 8, compTokens: 2, seed: 52 }));
 
 /** Incremental inference over the layout's rows; returns each row's f64 logits in row order. */
 function incremental(layout: ReturnType<typeof sentinelLayout>, ids: number[]): Float64Array[] {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { isCcmemError } from '../../src/errors.js';
 import { memoryForAdapter } from '../../src/memory/policy.js';
-import { randomAdapter } from '../../src/model/adapter.js';
+import { randomAdapter } from '../../src/reference/random-adapter.js';
 import { randomModel } from '../helpers/randomModel.js';
 
 const { config } = randomModel({ hidden: 16, layers: 1, heads: 2, kvHeads: 1, intermediate: 24, vocab: 32, seed: 1 });
