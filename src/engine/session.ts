@@ -121,6 +121,7 @@ let sessions = 0;
 
 export class Session {
   readonly owner = `session${++sessions}`;
+  /** The memory policy and its parameters, every default filled in. */
   readonly memory: ResolvedMemory;
   private readonly state: ForwardState;
   private readonly adapter: GpuAdapter | undefined;
@@ -131,10 +132,10 @@ export class Session {
   private readonly kv: KvContext | undefined;
   /** The streaming parameters, when this session streams or may switch to it. */
   private readonly stream: StreamParams | undefined;
-  /** Slots [0, mem.length): sink and memory. */
-  private mem: MemorySlot[] = [];
+  /** The slots kept across turns, [0, keptSlots.length) of the cache: the sink and compressed memory. */
+  private keptSlots: MemorySlot[] = [];
   /**
-   * Token ids of the working tokens, which occupy the slots after mem.length: one each, except that each
+   * Token ids of the working tokens, which occupy the slots after keptSlots: one each, except that each
    * sentinel span's tokens share one <CR> slot.
    */
   private fed: number[] = [];
@@ -228,11 +229,11 @@ export class Session {
 
   /** Cache slots in use. */
   get used(): number {
-    return this.mem.length + this.fed.length - savedSlots(this.spans);
+    return this.keptSlots.length + this.fed.length - savedSlots(this.spans);
   }
 
   get memorySlots(): readonly MemorySlot[] {
-    return this.mem;
+    return this.keptSlots;
   }
 
   /** Sentinel spans of cachedIds compressed into one slot each, as [start, end) indices, ascending. */
@@ -353,7 +354,7 @@ export class Session {
   stats(): MemoryStats {
     const c = this.model.config;
     const bytesPerSlot = 2 * c.numLayers * c.numKvHeads * c.headDim * 4;
-    const sink = this.mem.filter((s) => s.kind === 'sink').length;
+    const sink = this.keptSlots.filter((s) => s.kind === 'sink').length;
     // the window policy keeps its sinks as the first working tokens
     const windowSinks = this.memory.policy === 'window' ? Math.min(this.memory.sinks, this.fed.length) : 0;
     const inSpans = this.spans.reduce((n, s) => n + s.end - s.start, 0);
@@ -366,7 +367,7 @@ export class Session {
       layers: c.numLayers,
       slots: {
         sink: sink + windowSinks,
-        memory: this.mem.length - sink + this.spans.length,
+        memory: this.keptSlots.length - sink + this.spans.length,
         working: this.fed.length - inSpans - windowSinks,
         capacity: this.capacity,
       },
@@ -395,7 +396,7 @@ export class Session {
         }
       }
       const snapshot: SessionSnapshot = {
-        mem: this.mem.map((s) => ({ ...s })),
+        mem: this.keptSlots.map((s) => ({ ...s })),
         fed: this.slotIds(), // one id per working slot, as the K/V rows are
         base: this.base,
         pending: this.pending,
@@ -423,7 +424,7 @@ export class Session {
         const cache = i & 1 ? this.state.vCache[layer]! : this.state.kCache[layer]!;
         if (r.length) gpu.write(cache.buffer, r);
       });
-      this.mem = snapshot.mem;
+      this.keptSlots = snapshot.mem;
       this.fed = snapshot.text ?? snapshot.fed;
       this.spans = snapshot.spans ?? [];
       this.base = snapshot.base;
@@ -440,7 +441,7 @@ export class Session {
 
   /** Forgets the whole conversation, memory included. */
   reset(): void {
-    this.mem = [];
+    this.keptSlots = [];
     this.fed = [];
     this.spans = [];
     this.base = 0;
@@ -475,11 +476,11 @@ export class Session {
       }
     });
     // a lower bound of the slots it needs (reused sentinel spans hold fewer); eviction policies need none
-    const slots = this.mem.length + ids.length - savedSlots(this.spans) + this.compressionReserve();
+    const slots = this.keptSlots.length + ids.length - savedSlots(this.spans) + this.compressionReserve();
     if (this.memory.policy !== 'window' && !this.streaming && slots > this.capacity) {
       throw invalidInput(
         `the prompt has ${ids.length} tokens; this session's cache holds ${this.capacity}` +
-          (this.mem.length ? ` (${this.mem.length} taken by memory)` : ''),
+          (this.keptSlots.length ? ` (${this.keptSlots.length} taken by memory)` : ''),
       );
     }
   }
@@ -569,8 +570,8 @@ export class Session {
    * the streaming budget evicted oldest first), and the session streams from now on.
    */
   private switchToStream(b: Batch): void {
-    toCacheIndex(b, this.ctx, { mem: this.mem, fed: this.fed }, this.base, this.stream!.maxMemory);
-    this.base = this.mem.length;
+    toCacheIndex(b, this.ctx, { mem: this.keptSlots, fed: this.fed }, this.base, this.stream!.maxMemory);
+    this.base = this.keptSlots.length;
     this.streaming = true;
     this.writeTokenTable();
   }
@@ -582,10 +583,10 @@ export class Session {
     const comp = Array.from({ length: n }, (_, k) => this.model.config.vocabSize + k);
     // ccm-stream always keeps a sink; a ccm fallback only with a sink adapter
     const sink = m.policy === 'ccm-stream' || ('sink' in m && m.sink);
-    const cache = { mem: this.mem, fed: this.fed };
+    const cache = { mem: this.keptSlots, fed: this.fed };
     compressOldest(b, this.ctx, cache, this.stream!, { comp, sink, turn: ++this.turns });
     this.tokensCompressed += this.stream!.chunk;
-    this.base = this.mem.length;
+    this.base = this.keptSlots.length;
     this.writeTokenTable();
   }
 
@@ -613,26 +614,31 @@ export class Session {
     const t = this.turns;
     const next = this.base + this.fed.length; // L_{t+1}
     let kept = 0;
-    if (m.sink && !this.mem.some((s) => s.kind === 'sink')) {
+    if (m.sink && !this.keptSlots.some((s) => s.kind === 'sink')) {
       // the first token of the conversation (BOS, at slot 0 since nothing precedes it) stays as the sink
-      this.mem.push({ kind: 'sink', position: this.base, turn: t });
+      this.keptSlots.push({ kind: 'sink', position: this.base, turn: t });
       kept = 1;
     }
-    const sinks = this.mem.filter((s) => s.kind === 'sink').length;
-    const memoryCount = this.mem.length - sinks;
-    const compSlot = this.mem.length - kept + this.fed.length;
+    const sinks = this.keptSlots.filter((s) => s.kind === 'sink').length;
+    const memoryCount = this.keptSlots.length - sinks;
+    const compSlot = this.keptSlots.length - kept + this.fed.length;
     const scratch = this.kvScratch;
     const slots = comp.map((_, k): MemorySlot => ({ kind: 'memory', position: next + k, turn: t }));
     if (m.policy === 'ccm-merge' && memoryCount > 0) {
       mergeSlots(b, this.state, { dst: sinks, src: compSlot, count: n, weight: 1 / t });
-      this.mem.splice(sinks, n, ...slots);
+      this.keptSlots.splice(sinks, n, ...slots);
     } else {
-      moveSlots(b, this.state, { from: compSlot, to: this.mem.length, count: n, scratch });
-      this.mem.push(...slots);
-      if (this.mem.length - sinks > m.budget) {
-        const over = this.mem.length - sinks - m.budget; // a multiple of n: evict the oldest groups
-        moveSlots(b, this.state, { from: sinks + over, to: sinks, count: this.mem.length - sinks - over, scratch });
-        this.mem.splice(sinks, over);
+      moveSlots(b, this.state, { from: compSlot, to: this.keptSlots.length, count: n, scratch });
+      this.keptSlots.push(...slots);
+      if (this.keptSlots.length - sinks > m.budget) {
+        const over = this.keptSlots.length - sinks - m.budget; // a multiple of n: evict the oldest groups
+        moveSlots(b, this.state, {
+          from: sinks + over,
+          to: sinks,
+          count: this.keptSlots.length - sinks - over,
+          scratch,
+        });
+        this.keptSlots.splice(sinks, over);
       }
     }
     b.submit();
@@ -672,7 +678,7 @@ export class Session {
     }
     compressSpanKv(b, this.ctx, {
       past,
-      slot: this.mem.length + slotOf(this.spans, span.start),
+      slot: this.keptSlots.length + slotOf(this.spans, span.start),
       length: span.end - span.start,
       first: this.base + span.start,
       last: this.base + span.end - 1,
@@ -700,7 +706,8 @@ export class Session {
    */
   private writeTokenTable(): void {
     const table = this.pending === undefined ? this.slotIds() : [...this.slotIds(), this.pending];
-    if (table.length) this.model.gpu.write(this.state.tokens.buffer, Uint32Array.from(table), this.mem.length * 4);
+    if (table.length)
+      this.model.gpu.write(this.state.tokens.buffer, Uint32Array.from(table), this.keptSlots.length * 4);
   }
 
   /**
@@ -751,7 +758,12 @@ export class Session {
     const maxNew = o.maxNewTokens ?? 256;
     if (sampling.repetitionPenalty !== 1) {
       clearSeen(b, { seen: this.seen, vocab: config.vocabSize });
-      markSeen(b, { ids: s.tokens, offset: this.mem.length, count: this.used - this.mem.length, seen: this.seen });
+      markSeen(b, {
+        ids: s.tokens,
+        offset: this.keptSlots.length,
+        count: this.used - this.keptSlots.length,
+        seen: this.seen,
+      });
     }
     let id = await this.sampleNext(b, sampling, 0);
     const tFirst = performance.now();
