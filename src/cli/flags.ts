@@ -13,9 +13,15 @@ const string = (value: string, description: string): Flag => ({ type: 'string', 
 const boolean = (description: string): Flag => ({ type: 'boolean', description });
 
 export const FLAGS = {
-  model: string('DIR|URL|HUB_ID', 'the model: a Hugging Face folder, an http(s) folder URL or a hub id org/name'),
+  model: string(
+    'DIR|URL|HUB_ID|FILE.gguf',
+    'the model: a Hugging Face folder, an http(s) folder URL, a hub id org/name, or a GGUF file (path, URL, org/name/FILE.gguf)',
+  ),
   revision: string('REV', "a hub id's branch, tag or commit (default main); the host is $HF_ENDPOINT"),
-  format: string('auto|f32|f16|f16p', 'weight format on the GPU (default auto: f32 stays f32, f16/bf16 become f16)'),
+  format: string(
+    'auto|f32|f16|f16p',
+    'weight format on the GPU (default auto: f32 stays f32, f16/bf16 and quantized GGUF become f16)',
+  ),
   prompt: string('TEXT', "the prompt, tokenized with the model's special tokens (BOS for Llama)"),
   'prompt-ids': string('1,2,3', 'the prompt as token ids, fed exactly as given (no BOS added)'),
   'max-new-tokens': string('N', 'most tokens to generate (default 128; chat: 64 per turn; eval-memory: 32)'),

@@ -1,13 +1,20 @@
-// GGUF test files with K-quant tensors (there is no K-quant quantizer here: random blocks with scales
-// that keep the weights O(1 / sqrt(fan_in))), and the f32 Hugging Face tensors they hold.
+// GGUF test files: stories260K with its SentencePiece vocabulary, and models with K-quant tensors (there
+// is no K-quant quantizer here: random blocks with scales that keep the weights O(1 / sqrt(fan_in))) with
+// the f32 Hugging Face tensors they hold.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { f32ToF16Bits } from '../../src/gpu/half.js';
-import { encodeGguf, ggufMetadata, type RawTensor } from '../../src/model/gguf.js';
+import { parseConfig } from '../../src/model/config.js';
+import { encodeGguf, ggufMetadata, type RawTensor, writeGguf } from '../../src/model/gguf.js';
 import { ggufTensorName } from '../../src/model/gguf-model.js';
-import { rotateHalfRows } from '../../src/model/llama2c.js';
+import { parseLlama2cTokenizer, rotateHalfRows } from '../../src/model/llama2c.js';
 import { dequantize, QUANT_TYPES, type QuantType } from '../../src/model/quant.js';
+import { readTensorBytes, readWeightIndex, toF32 } from '../../src/model/safetensors.js';
+import { memorySource } from '../../src/model/source.js';
 import { expectedShapes, layerTensorNames, type ModelConfig } from '../../src/model/types.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { type RandomModelOptions, randomModel } from './randomModel.js';
+import { FIXTURES, storiesFiles } from './stories.js';
 
 /** Random blocks of a K-quant whose values stay O(1 / sqrt(cols)). */
 function kQuantBlocks(type: 'Q4_K' | 'Q6_K', count: number, seed: number, cols: number): Uint8Array {
@@ -56,4 +63,18 @@ export function kQuantModel(opts: RandomModelOptions): {
     want.set(hfName, heads ? rotateHalfRows(values, heads, c.headDim, shape[1]!) : values);
   }
   return { bytes: encodeGguf(ggufMetadata(c, { dtype: 'f32' }), tensors), config: c, want };
+}
+
+/** stories260K's Hugging Face tensors as an F32 GGUF file with its SentencePiece vocabulary ("▁" pieces, scores). */
+export async function storiesGguf(): Promise<Uint8Array> {
+  const src = memorySource(storiesFiles());
+  const index = await readWeightIndex(src);
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, info] of index) tensors.set(name, toF32(info, await readTensorBytes(src, info)));
+  const config = parseConfig(JSON.parse(storiesFiles()['config.json'] as string));
+  const tok = readFileSync(join(FIXTURES, 'stories260K/tok512.bin'));
+  const { pieces, scores } = parseLlama2cTokenizer(tok, config.vocabSize);
+  // llama2.c stores "▁" as a plain space; a GGUF SentencePiece vocabulary keeps "▁"
+  const tokens = pieces.map((p, i) => (i < 3 ? ['<unk>', '<s>', '</s>'][i]! : p.replaceAll(' ', '▁')));
+  return writeGguf({ config, tensors }, { dtype: 'f32', tokens, scores });
 }
