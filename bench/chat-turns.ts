@@ -4,9 +4,9 @@
 // new message). Each turn's timings and memory figures are recorded.
 
 import { loadavg } from 'node:os';
+import type { GpuAdapter } from '../src/adapters/gpu.js';
 import { Session } from '../src/engine/session.js';
 import type { MemoryOptions } from '../src/memory/policy.js';
-import type { GpuAdapter } from '../src/model/gpu-adapter.js';
 import type { LoadedModel } from '../src/model/load.js';
 import { mulberry32 as rng } from '../src/util/random.js';
 

@@ -26,7 +26,8 @@ const LAYERS: readonly { name: string; paths: readonly string[] }[] = [
   // The tests' CPU oracle, beside the stack: it may use what lies below, nothing in src/ may import it.
   { name: 'reference', paths: ['src/reference/'] },
   { name: 'memory', paths: ['src/memory/'] },
-  { name: 'model', paths: ['src/model/'] },
+  // Adapters are part of the model: loading merges an ungated LoRA, the forward pass reads the GPU adapter.
+  { name: 'model', paths: ['src/model/', 'src/adapters/'] },
   { name: 'kernels', paths: ['src/kernels/'] },
   { name: 'gpu', paths: ['src/gpu/'] },
   { name: 'base', paths: ['src/errors.ts', 'src/util/'] }, // typed errors, small helpers: import nothing above

@@ -1,5 +1,7 @@
 // `ccmem memory-logits` and `ccmem chat`: a session with a context-memory policy (and a CCM or sentinel
 // adapter; a sentinel adapter's LoRA is merged into the model as it loads).
+
+import type { GpuAdapter } from '../adapters/gpu.js';
 import { Chat } from '../engine/chat.js';
 import { Session } from '../engine/session.js';
 import { invalidInput } from '../errors.js';
@@ -11,7 +13,6 @@ import {
   POLICY_NAMES,
   type PolicyName,
 } from '../memory/policy.js';
-import type { GpuAdapter } from '../model/gpu-adapter.js';
 import type { LoadedModel } from '../model/load.js';
 import { loadModelWithAdapter } from '../model/load-adapter.js';
 import type { TextTokenizer } from '../model/tokenizer.js';

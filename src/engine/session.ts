@@ -4,6 +4,8 @@
 // what happens when a turn ends (CCM compression, sentinel sentences) or the cache fills (window eviction,
 // streaming compression). Sentinel spans sit among the working tokens, one <CR> slot each. The mechanics
 // live in src/memory/ (kvops, stream, sentinel); this file keeps the slot bookkeeping.
+
+import type { GpuAdapter } from '../adapters/gpu.js';
 import { aborted, invalidInput } from '../errors.js';
 import { Batch } from '../gpu/batch.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
@@ -22,7 +24,6 @@ import {
   slotOf,
 } from '../memory/sentinel.js';
 import { compressOldest, type KvContext, toCacheIndex } from '../memory/stream.js';
-import type { GpuAdapter } from '../model/gpu-adapter.js';
 import { createState, encodeForward, type ForwardState } from '../model/llama.js';
 import type { LoadedModel } from '../model/load.js';
 import { StopMatcher } from './stop.js';

@@ -11,8 +11,9 @@
 //               explicitly (Session.compressSpan) or, after each turn, finished sentences older than the recent tokens.
 // full, ccm-concat, ccm-merge and sentinel number positions by the whole text, which can outgrow the model's
 // max_position_embeddings: that is an error, or for ccm-concat/merge a switch to ccm-stream when asked.
+
+import type { AdapterConfig } from '../adapters/types.js';
 import { invalidInput } from '../errors.js';
-import type { AdapterConfig } from '../model/adapter.js';
 
 export type PolicyName = 'full' | 'window' | 'ccm-concat' | 'ccm-merge' | 'ccm-stream' | 'sentinel';
 export const POLICY_NAMES: readonly PolicyName[] = [

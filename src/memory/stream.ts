@@ -9,10 +9,11 @@
 // at the positions right after the chunk; the memory then gains those n slots (oldest groups evicted
 // beyond M), the chunk is dropped and everything after it moves left. Memory is concatenated, never
 // averaged: the reference's streaming merge, which averages keys into values, is not reproduced.
+
+import type { GpuAdapter } from '../adapters/gpu.js';
 import { shapeError } from '../errors.js';
 import type { Batch } from '../gpu/batch.js';
 import type { Tensor } from '../gpu/tensor.js';
-import type { GpuAdapter } from '../model/gpu-adapter.js';
 import { encodeForward, type ForwardState } from '../model/llama.js';
 import type { ModelConfig } from '../model/types.js';
 import type { ModelWeights } from '../model/weights.js';

@@ -1,6 +1,8 @@
 // The Llama-family forward pass on the GPU: one Batch per forward, K/V projections written straight
 // into the cache, residual adds fused into the o/down projections, SwiGLU fused into the gate/up pass.
 // A chat turn reaches the kernels through here (src/engine/session.ts calls encodeForward).
+
+import type { GpuAdapter, LoraPair } from '../adapters/gpu.js';
 import { shapeError } from '../errors.js';
 import type { Batch } from '../gpu/batch.js';
 import type { Gpu } from '../gpu/device.js';
@@ -10,7 +12,6 @@ import { embedding } from '../kernels/embedding.js';
 import { matmul } from '../kernels/matmul.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { rope } from '../kernels/rope.js';
-import type { GpuAdapter, LoraPair } from './gpu-adapter.js';
 import type { ModelConfig } from './types.js';
 import type { ModelWeights } from './weights.js';
 

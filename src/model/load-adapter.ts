@@ -1,11 +1,14 @@
 // A model together with its adapter: a CCM adapter's LoRA stays separate and row-gated (applied by the
 // forward pass); a sentinel or plain LoRA is merged into the weights as they load. CCM and sentinel
 // adapters also bring extra embedding rows (COMP, CL/CR), which go to the GPU with their LoRA.
+
+import { loadAdapter } from '../adapters/files.js';
+import type { GpuAdapter } from '../adapters/gpu.js';
+import { uploadAdapter } from '../adapters/gpu.js';
+import { type AdapterUse, impliedByMemory } from '../adapters/peft.js';
+import { checkAdapter } from '../adapters/tensors.js';
+import type { Adapter } from '../adapters/types.js';
 import type { Gpu } from '../gpu/device.js';
-import { type Adapter, checkAdapter, loadAdapter } from './adapter.js';
-import { uploadAdapter } from './adapter-gpu.js';
-import { type AdapterUse, impliedByMemory } from './adapter-peft.js';
-import type { GpuAdapter } from './gpu-adapter.js';
 import { type LoadedModel, type LoadOptions, loadModel } from './load.js';
 import { openSource } from './source.js';
 

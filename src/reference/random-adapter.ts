@@ -1,5 +1,8 @@
 // Seeded random adapters for tests and benchmarks (no trained adapter is needed to prove the GPU engine
 // exact against the oracle), in the project format, and the oracle's view of any adapter.
+
+import { parseAdapterConfig } from '../adapters/config.js';
+import type { AdapterMethod, CompMode } from '../adapters/types.js';
 import {
   ADAPTER_FORMAT,
   ADAPTER_VERSION,
@@ -8,9 +11,7 @@ import {
   LORA_TARGETS,
   type LoraMatrices,
   loraKey,
-  parseAdapterConfig,
-} from '../model/adapter.js';
-import type { AdapterMethod, CompMode } from '../model/adapter-types.js';
+} from '../adapters/types.js';
 import type { ModelConfig } from '../model/types.js';
 import { mulberry32 } from '../util/random.js';
 import { projectionDims, type ReferenceAdapter } from './llama.js';

@@ -1,10 +1,11 @@
 // The engine core on WebGPU: one device, one model (plus an optional adapter), one Session + Chat per chat.
+
+import type { GpuAdapter } from '../adapters/gpu.js';
 import { Chat } from '../engine/chat.js';
 import { Session } from '../engine/session.js';
 import { invalidInput } from '../errors.js';
 import { type AcquireOptions, acquireGpu, type Gpu } from '../gpu/device.js';
 import { type MemoryOptions, memoryForAdapter, resolveMemory } from '../memory/policy.js';
-import type { GpuAdapter } from '../model/gpu-adapter.js';
 import type { LoadedModel } from '../model/load.js';
 import { loadModelWithAdapter } from '../model/load-adapter.js';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer.js';

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeAdapter } from '../../src/model/adapter.js';
+import { writeAdapter } from '../../src/adapters/files.js';
 import { randomAdapter } from '../../src/reference/random-adapter.js';
 import { ccmReferenceLogits } from '../helpers/ccmReference.js';
 import { argmax, relError } from '../helpers/gpuModel.js';

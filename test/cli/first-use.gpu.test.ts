@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeAdapter } from '../../src/model/adapter.js';
+import { writeAdapter } from '../../src/adapters/files.js';
 import { loadConfig } from '../../src/model/config.js';
 import { openSource } from '../../src/model/source.js';
 import { randomAdapter } from '../../src/reference/random-adapter.js';

@@ -1,7 +1,8 @@
 // Puts an in-memory reference model (random or converted) on the test GPU without writing files.
+
+import type { GpuAdapter } from '../../src/adapters/gpu.js';
 import type { Gpu } from '../../src/gpu/device.js';
 import { uploadTensor, type WeightFormat } from '../../src/gpu/tensor.js';
-import type { GpuAdapter } from '../../src/model/gpu-adapter.js';
 import type { LoadedModel } from '../../src/model/load.js';
 import { uploadWeights } from '../../src/model/weights.js';
 import type { ReferenceAdapter, ReferenceModel } from '../../src/reference/llama.js';

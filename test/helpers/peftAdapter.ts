@@ -3,8 +3,9 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Adapter, adapterTensors } from '../../src/model/adapter.js';
-import { PEFT_NAMING } from '../../src/model/adapter-peft.js';
+import { PEFT_NAMING } from '../../src/adapters/peft.js';
+import { adapterTensors } from '../../src/adapters/tensors.js';
+import type { Adapter } from '../../src/adapters/types.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
 
 const PROJECTIONS = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj' } as const;

@@ -4,9 +4,9 @@
 // there ('length'); with onPositionLimit 'stream' a ccm session switches to streaming and goes on (its
 // numerics against a CPU reference are in stream.gpu.test.ts).
 import { describe, expect, it } from 'vitest';
+import { uploadAdapter } from '../../src/adapters/gpu.js';
 import { Session } from '../../src/engine/session.js';
 import type { MemoryOptions } from '../../src/memory/policy.js';
-import { uploadAdapter } from '../../src/model/adapter-gpu.js';
 import { randomAdapter, referenceAdapter } from '../../src/reference/random-adapter.js';
 import { typedError } from '../helpers/checks.js';
 import { rng, testGpu } from '../helpers/gpu.js';

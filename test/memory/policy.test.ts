@@ -1,8 +1,8 @@
 // Memory policy options: `{ policy: NAME }` alone works on any cache its policy can run in (documented
 // defaults that fit the capacity), and a value that does not fit says what would (issue 11, item 6).
 import { describe, expect, it } from 'vitest';
+import type { AdapterConfig } from '../../src/adapters/types.js';
 import { type MemoryOptions, memoryForAdapter, resolveMemory } from '../../src/memory/policy.js';
-import type { AdapterConfig } from '../../src/model/adapter.js';
 import { errorCode } from '../helpers/checks.js';
 
 /** The INVALID_INPUT message resolveMemory refuses `o` with on a cache of `capacity` slots. */

@@ -4,10 +4,10 @@
 // the sentence rule at endTurn) give an independent CPU implementation of section 4 on ReferenceSession.
 // The adapter's LoRA is merged into the weights on both sides, as at load.
 import { describe, expect, it } from 'vitest';
+import { mergeLoraReader, uploadAdapter } from '../../src/adapters/gpu.js';
 import { Session } from '../../src/engine/session.js';
 import { isCcmemError } from '../../src/errors.js';
 import { sentinelIds, sentinelLayout, sentinelVisible } from '../../src/memory/masks.js';
-import { mergeLoraReader, uploadAdapter } from '../../src/model/adapter-gpu.js';
 import { type ReferenceModel, ReferenceSession, referenceForward } from '../../src/reference/llama.js';
 import { randomAdapter } from '../../src/reference/random-adapter.js';
 import { rng, testGpu } from '../helpers/gpu.js';

@@ -1,11 +1,12 @@
 // Adapters on the GPU: uploadAdapter's tensors read back equal to the CPU form and are accounted in the
 // ledger; an ungated adapter merged at load (mergeLoraReader) gives the reference's ungated-LoRA logits.
 import { describe, expect, it } from 'vitest';
+import { mergeLoraReader, uploadAdapter } from '../../src/adapters/gpu.js';
+import { adapterFingerprint } from '../../src/adapters/tensors.js';
+import type { Adapter } from '../../src/adapters/types.js';
 import { Session } from '../../src/engine/session.js';
 import { isCcmemError } from '../../src/errors.js';
 import { readF32, type Tensor } from '../../src/gpu/tensor.js';
-import { type Adapter, adapterFingerprint } from '../../src/model/adapter.js';
-import { mergeLoraReader, uploadAdapter } from '../../src/model/adapter-gpu.js';
 import { uploadWeights } from '../../src/model/weights.js';
 import { referenceForward } from '../../src/reference/llama.js';
 import { randomAdapter } from '../../src/reference/random-adapter.js';

@@ -2,23 +2,15 @@
 // names), every mismatch as a typed error, seeded random adapters, merging an ungated LoRA into W.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { loadAdapter, writeAdapter } from '../../src/adapters/files.js';
+import { mergeLoraReader } from '../../src/adapters/gpu.js';
+import { impliedByMemory, type PeftImportOptions } from '../../src/adapters/peft.js';
+import { adapterFingerprint, adapterTensors, checkAdapter } from '../../src/adapters/tensors.js';
+import type { AdapterMethod, CompMode } from '../../src/adapters/types.js';
+import { type Adapter, LORA_TARGETS, loraKey } from '../../src/adapters/types.js';
 import { isCcmemError } from '../../src/errors.js';
 import { roundToF16 } from '../../src/gpu/half.js';
 import { memoryForAdapter } from '../../src/memory/policy.js';
-import {
-  type Adapter,
-  adapterFingerprint,
-  adapterTensors,
-  checkAdapter,
-  LORA_TARGETS,
-  loadAdapter,
-  loraKey,
-  type PeftImportOptions,
-  writeAdapter,
-} from '../../src/model/adapter.js';
-import { mergeLoraReader } from '../../src/model/adapter-gpu.js';
-import { impliedByMemory } from '../../src/model/adapter-peft.js';
-import type { AdapterMethod, CompMode } from '../../src/model/adapter-types.js';
 import { type TensorToWrite, writeSafetensors } from '../../src/model/safetensors.js';
 import { memorySource } from '../../src/model/source.js';
 import { layerTensorNames, type ModelConfig } from '../../src/model/types.js';

@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadAdapter } from '../../src/adapters/files.js';
+import { checkAdapter } from '../../src/adapters/tensors.js';
 import { PLAIN_CHAT_TEMPLATE } from '../../src/engine/chat.js';
 import { ccmVisible } from '../../src/memory/masks.js';
 import { ccmTrainingLayout } from '../../src/memory/positions.js';
-import { checkAdapter, loadAdapter } from '../../src/model/adapter.js';
 import { loadConfig } from '../../src/model/config.js';
 import { openSource } from '../../src/model/source.js';
 import { type ChatMessage, TextTokenizer } from '../../src/model/tokenizer.js';

@@ -3,9 +3,10 @@
 // (src/memory/sentinel.ts sentenceSpans); its smoke-trained adapter loads in ccmem.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadAdapter } from '../../src/adapters/files.js';
+import { checkAdapter } from '../../src/adapters/tensors.js';
 import { IGNORE_LABEL, sentinelIds, sentinelLabels, sentinelLayout, sentinelVisible } from '../../src/memory/masks.js';
 import { sentenceSpans } from '../../src/memory/sentinel.js';
-import { checkAdapter, loadAdapter } from '../../src/model/adapter.js';
 import { loadConfig } from '../../src/model/config.js';
 import { openSource } from '../../src/model/source.js';
 import { TextTokenizer } from '../../src/model/tokenizer.js';

@@ -1,11 +1,12 @@
 // Import of the official Context-Memory adapters (snu-mllab/Context-Memory, ccm.md section 9): a PEFT
 // LoRA adapter_config.json and a safetensors state dict with PEFT key names. This file only translates
-// names and config fields into the project format; src/model/adapter.ts reads and validates the result.
+// names and config fields into the project format; files.ts reads and validates the result.
 // PEFT configs do not say how many COMP tokens, which mode or whether a sink is used: those come from the
 // caller's options, an optional "ccmem" object inside adapter_config.json, or else the memory policy the
 // adapter is loaded for (in that order).
 import { modelFormat, unsupportedModel } from '../errors.js';
-import type { AdapterMethod, BaseModelInfo, CompMode, LoraTarget, TensorNaming } from './adapter-types.js';
+import { isObject, type Json } from './config.js';
+import type { AdapterMethod, BaseModelInfo, CompMode, LoraTarget, TensorNaming } from './types.js';
 
 /** What a PEFT adapter lacks; also accepted as `"ccmem": {...}` inside its adapter_config.json. */
 export interface PeftImportOptions {
@@ -58,9 +59,6 @@ export const PEFT_NAMING: TensorNaming = {
 const LAYER_OF = /^base_model\.model\.model\.layers\.(\d+)\.self_attn\.[qkvo]_proj\.lora_[AB]\.weight$/;
 
 const MODULES: Record<string, LoraTarget> = { q_proj: 'q', k_proj: 'k', v_proj: 'v', o_proj: 'o' };
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A PEFT LoRA config is recognised by its rank field `r` or its peft_type. */
 export const isPeftConfig = (raw: unknown): raw is Json => isObject(raw) && ('r' in raw || 'peft_type' in raw);

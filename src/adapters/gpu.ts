@@ -1,13 +1,35 @@
-// The GPU side of adapters. uploadAdapter builds what the forward pass consumes (GpuAdapter): a ccm
-// adapter's row-gated LoRA pairs and any adapter's extra embedding rows. An ungated LoRA (sentinel, lora)
-// is not uploaded: mergeLoraReader folds it into the base weights as they stream to the GPU.
+// The GPU side of adapters. GpuAdapter is an adapter as the forward pass sees it: per-layer low-rank
+// pairs on the attention projections, applied only to rows whose gate is 1 (CCM's conditional LoRA), and
+// extra embedding rows for ids >= vocab (COMP / sentinel tokens). uploadAdapter builds it from a ccm
+// adapter's row-gated LoRA pairs and any adapter's extra rows. An ungated LoRA (sentinel, lora) is not
+// uploaded: mergeLoraReader folds it into the base weights as they stream to the GPU.
 import { deviceLimit, invalidInput, shapeError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { type Tensor, uploadTensor } from '../gpu/tensor.js';
-import { type Adapter, adapterFingerprint, adapterTensors, loraKey } from './adapter.js';
-import type { GpuAdapter } from './gpu-adapter.js';
-import { layerTensorNames } from './types.js';
-import type { TensorReader } from './weights.js';
+import { layerTensorNames } from '../model/types.js';
+import type { TensorReader } from '../model/weights.js';
+import { adapterFingerprint, adapterTensors } from './tensors.js';
+import { type Adapter, loraKey } from './types.js';
+
+export interface LoraPair {
+  /** f32 [rank, in] */
+  a: Tensor;
+  /** f32 [out, rank] */
+  b: Tensor;
+}
+
+export interface GpuAdapter {
+  rank: number;
+  /** alpha / rank */
+  scale: number;
+  layers: { q?: LoraPair; k?: LoraPair; v?: LoraPair; o?: LoraPair }[];
+  /** f32 [rows, hidden]: the embedding of id vocab + i is row i. */
+  embeddings: Tensor | undefined;
+  /** The ledger owner of these tensors. */
+  owner: string;
+  /** Identifies the adapter's contents (e.g. a digest of its files): memory exports made with another adapter are refused. */
+  fingerprint: string | undefined;
+}
 
 /**
  * Uploads `adapter` as f32 tensors tagged 'weights' under `owner` (released with the owner). For a
