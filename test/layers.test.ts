@@ -36,12 +36,6 @@ const LAYERS: readonly { name: string; paths: readonly string[] }[] = [
 /** Layers only the tests may import: the layer itself aside, an import of them from src/ is refused. */
 const TEST_ONLY = new Set(['reference']);
 
-/** Imports that break a rule and are being fixed elsewhere: "from -> to" with the reason. Keep it empty. */
-const ALLOWED: ReadonlyMap<string, string> = new Map([
-  // Issue 10's helper moves the model description gguf.ts writes out of the oracle (src/reference/llama.ts).
-  ['src/model/gguf.ts -> src/reference/llama.ts', 'issue 10: GGUF writer reads the oracle type ReferenceModel'],
-]);
-
 type ImportGraph = ReadonlyMap<string, readonly string[]>;
 
 /** Every relative import of every .ts file under `root` ('src'), as repository paths ('src/a/b.ts'). */
@@ -133,8 +127,7 @@ describe('imports in src/', () => {
   });
 
   it('never reach up a layer (nor into the test oracle)', () => {
-    const broken = layerViolations(graph).filter((v) => !ALLOWED.has(v.slice(0, v.indexOf(': '))));
-    expect(broken).toEqual([]);
+    expect(layerViolations(graph)).toEqual([]);
   });
 });
 
