@@ -2,7 +2,8 @@
 // Three designs compute it (MATMUL_VARIANTS): `tiled` (shaders/matmul.wgsl: a tile of rows x outputs per
 // invocation, no barriers, W read in pairs, any k), `tiled8` (the same with W read eight at a time) and
 // `coop` (shaders/gemv_coop.wgsl: 64 invocations per output with coalesced reads and a reduction, for
-// real GPUs at a few rows). chooseMatmulVariant picks one per adapter and shape.
+// real GPUs at a few rows). chooseMatmulVariant picks one per adapter and shape. A Q8_0/Q4_0 weight
+// (QuantMatrix) is computed by matmul_q.ts instead, with the same epilogue (bias, accumulate, LoRA).
 // `outRowOffset` lets the K/V projections write straight into a KV cache. The LoRA runs as two
 // dispatches of the same shader: u = X A^T (A as an f32 weight; tiles whose rows all have gate 0 are
 // skipped), then the main product adds gate[r] * scale * u[r, :] . B[n, :] for rows with gate != 0.
@@ -11,6 +12,7 @@ import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import type { Gpu } from '../gpu/device.js';
 import { expectAtLeast, type Format, type Tensor, weightDefines } from '../gpu/tensor.js';
+import { expectQuantMatrix, isQuantMatrix, launchMatmulQ, type QuantMatrix } from './matmul_q.js';
 import { shader } from './shaders.js';
 
 export interface LoraArgs {
@@ -56,7 +58,8 @@ export function chooseMatmulVariant(gpu: Gpu, rows: number, w: Tensor, k: number
 
 export interface MatmulArgs {
   x: Tensor;
-  w: Tensor;
+  /** A float matrix, or Q8_0/Q4_0 blocks (matmul_q.ts: one design, the variant is ignored). */
+  w: Tensor | QuantMatrix;
   out: Tensor;
   rows: number;
   n: number;
@@ -112,15 +115,18 @@ export function matmul(b: Batch, a: MatmulArgs): void {
   if (a.rows < 0 || a.n < 1 || a.k < 1) throw shapeError(`matmul: bad dims rows=${a.rows} n=${a.n} k=${a.k}`);
   expectAtLeast('matmul.x', a.x, (xRowOffset + a.rows) * a.k, ['f32']);
   const wRows = a.swiglu ? 2 : 1;
-  expectMatrix('matmul.w', a.w, wRows * a.n, a.k, ['f32', 'f16', 'f16p']);
+  const quantized = isQuantMatrix(a.w) ? a.w : undefined;
+  if (quantized) expectQuantMatrix('matmul.w', quantized, wRows, a.n, a.k);
+  else expectMatrix('matmul.w', a.w as Tensor, wRows * a.n, a.k, ['f32', 'f16', 'f16p']);
   if (a.swiglu && (a.bias || a.accumulate || a.lora)) {
     throw shapeError('matmul: swiglu is not combined with bias, accumulate or LoRA');
   }
   if (a.bias) expectAtLeast('matmul.bias', a.bias, a.n, ['f32']);
   expectAtLeast('matmul.out', a.out, (outRowOffset + a.rows) * a.n, ['f32']);
   if (a.out.buffer === a.x.buffer) throw shapeError('matmul: out must not be the x buffer');
-  const variant = a.variant ?? chooseMatmulVariant(b.gpu, a.rows, a.w, a.k);
-  if (!matmulVariantFits(variant, a.w, a.k)) {
+  const w = a.w as Tensor;
+  const variant = a.variant ?? (quantized ? 'tiled' : chooseMatmulVariant(b.gpu, a.rows, w, a.k));
+  if (!quantized && !matmulVariantFits(variant, w, a.k)) {
     throw shapeError(
       `matmul: variant ${variant} does not fit (it needs k and the weight row stride in multiples of 8${variant === 'coop' ? ', and row-major weights' : ''})`,
     );
@@ -153,22 +159,34 @@ export function matmul(b: Batch, a: MatmulArgs): void {
     });
     flags |= LORA;
   }
+  const epilogue = { bias: a.bias, gate: l?.gate, u: l?.u, loraB: l?.b, rank, scale: l?.scale ?? 0 };
+  if (quantized) {
+    launchMatmulQ(b, {
+      x: a.x,
+      xRowOffset,
+      w: quantized,
+      out: a.out,
+      outRowOffset,
+      rows: a.rows,
+      n: a.n,
+      k: a.k,
+      flags,
+      wRows,
+      ...epilogue,
+    });
+    return;
+  }
   launch(b, {
     x: a.x,
     xRowOffset,
-    w: a.w,
+    w,
     out: a.out,
     outRowOffset,
     rows: a.rows,
     n: a.n,
     k: a.k,
     flags,
-    bias: a.bias,
-    gate: l?.gate,
-    u: l?.u,
-    loraB: l?.b,
-    rank,
-    scale: l?.scale ?? 0,
+    ...epilogue,
     variant,
     wRows,
   });

@@ -2,8 +2,8 @@
 // blocks and dequantized inside the loop (shaders/matmul_q.wgsl; f32 accumulation). The GGUF block
 // layout (34 or 18 bytes: not 4-aligned) is repacked at upload into two u32 arrays: the quant words of
 // every block in row order, and the blocks' f16 scales two per u32, so no adapter feature is needed.
-// `swiglu` fuses the MLP's gate/up projections and SwiGLU as in matmul.ts. Not yet used by the forward
-// pass (which still dequantizes at load): the CPU reference is matmul_q.ref.ts.
+// `swiglu` fuses the MLP's gate/up projections and SwiGLU as in matmul.ts, which routes a quantized
+// weight here (with its row-gated LoRA). The CPU reference is matmul_q.ref.ts.
 import { shapeError } from '../errors.js';
 import { type Batch, flatGrid, packParams } from '../gpu/batch.js';
 import type { Gpu } from '../gpu/device.js';
@@ -94,48 +94,87 @@ const MAX_RT = 4;
 const ACCUMULATE = 1;
 const BIAS = 2;
 
+export const isQuantMatrix = (w: object): w is QuantMatrix => 'qs' in w && 'scales' in w;
+
+/** Checks that `w` holds [>= wRows * n, k] in whole blocks; shared with matmul.ts, which routes here. */
+export function expectQuantMatrix(name: string, w: QuantMatrix, wRows: number, n: number, k: number): void {
+  const [rows, cols] = w.shape;
+  if (k % BLOCK || cols !== k || rows < wRows * n) {
+    throw shapeError(
+      `${name}: expected a ${w.format} matrix [>=${wRows * n}, ${k}] (k in whole blocks of 32), got [${w.shape}]`,
+    );
+  }
+}
+
 export function matmulQ(b: Batch, a: MatmulQArgs): void {
   const xRowOffset = a.xRowOffset ?? 0;
   const outRowOffset = a.outRowOffset ?? 0;
-  if (a.rows < 0 || a.n < 1 || a.k < 1 || a.k % BLOCK) {
-    throw shapeError(`matmulQ: bad dims rows=${a.rows} n=${a.n} k=${a.k} (k must be whole blocks of 32)`);
-  }
+  if (a.rows < 0 || a.n < 1 || a.k < 1) throw shapeError(`matmulQ: bad dims rows=${a.rows} n=${a.n} k=${a.k}`);
   const wRows = a.swiglu ? 2 : 1;
-  const [rows, cols] = a.w.shape;
-  if (cols !== a.k || rows < wRows * a.n)
-    throw shapeError(`matmulQ.w: expected [>=${wRows * a.n}, ${a.k}], got [${a.w.shape}]`);
+  expectQuantMatrix('matmulQ.w', a.w, wRows, a.n, a.k);
   if (a.swiglu && (a.bias || a.accumulate)) throw shapeError('matmulQ: swiglu is not combined with bias or accumulate');
   expectAtLeast('matmulQ.x', a.x, (xRowOffset + a.rows) * a.k, ['f32']);
   if (a.bias) expectAtLeast('matmulQ.bias', a.bias, a.n, ['f32']);
   expectAtLeast('matmulQ.out', a.out, (outRowOffset + a.rows) * a.n, ['f32']);
   if (a.out.buffer === a.x.buffer) throw shapeError('matmulQ: out must not be the x buffer');
-  if (a.rows === 0) return;
-  const rt = Math.min(a.rows, MAX_RT);
-  const nTiles = Math.ceil(a.n / NT);
+  launchMatmulQ(b, {
+    ...a,
+    xRowOffset,
+    outRowOffset,
+    flags: (a.accumulate ? ACCUMULATE : 0) | (a.bias ? BIAS : 0),
+    wRows,
+  });
+}
+
+/** One dispatch of shaders/matmul_q.wgsl over checked arguments; `flags` as in shaders/matmul_out.wgsl. */
+export interface QuantLaunch {
+  x: Tensor;
+  xRowOffset: number;
+  w: QuantMatrix;
+  out: Tensor;
+  outRowOffset: number;
+  rows: number;
+  n: number;
+  k: number;
+  flags: number;
+  wRows: 1 | 2;
+  bias?: Tensor | undefined;
+  /** The row-gated LoRA epilogue (flag LORA): gate, u = X A^T, B, rank and scale. */
+  gate?: Tensor | undefined;
+  u?: Tensor | undefined;
+  loraB?: Tensor | undefined;
+  rank?: number;
+  scale?: number;
+}
+
+export function launchMatmulQ(b: Batch, s: QuantLaunch): void {
+  if (s.rows === 0) return;
+  const rt = Math.min(s.rows, MAX_RT);
+  const nTiles = Math.ceil(s.n / NT);
   const params = packParams([
-    ['u32', a.rows],
-    ['u32', a.n],
-    ['u32', a.k],
-    ['u32', a.k / BLOCK], // w_stride: blocks per row
-    ['u32', xRowOffset],
-    ['u32', outRowOffset],
-    ['u32', (a.accumulate ? ACCUMULATE : 0) | (a.bias ? BIAS : 0)],
-    ['u32', 0],
-    ['f32', 0],
+    ['u32', s.rows],
+    ['u32', s.n],
+    ['u32', s.k],
+    ['u32', s.k / BLOCK], // w_stride: blocks per row
+    ['u32', s.xRowOffset],
+    ['u32', s.outRowOffset],
+    ['u32', s.flags],
+    ['u32', s.rank ?? 0],
+    ['f32', s.scale ?? 0],
     ['u32', nTiles],
   ]);
-  const unused = a.x.buffer; // the LoRA bindings of matmul_out, never read here
+  const unused = s.x.buffer; // optional bindings not flagged are never read
   const buffers = [
-    a.x.buffer,
-    a.w.qs.buffer,
-    a.bias?.buffer ?? unused,
-    unused,
-    unused,
-    unused,
-    a.out.buffer,
-    a.w.scales.buffer,
+    s.x.buffer,
+    s.w.qs.buffer,
+    s.bias?.buffer ?? unused,
+    s.gate?.buffer ?? unused,
+    s.u?.buffer ?? unused,
+    s.loraB?.buffer ?? unused,
+    s.out.buffer,
+    s.w.scales.buffer,
   ];
-  const defines = { RT: rt, NT, WG, W_ROWS: wRows, SWIGLU: a.swiglu === true, Q4: a.w.format === 'q4_0' };
+  const defines = { RT: rt, NT, WG, W_ROWS: s.wRows, SWIGLU: s.wRows === 2, Q4: s.w.format === 'q4_0' };
   const [x, z] = flatGrid(b, nTiles, WG);
-  b.dispatch(b.gpu.pipeline(shader('matmul_q'), defines), params, buffers, [x, Math.ceil(a.rows / rt), z]);
+  b.dispatch(b.gpu.pipeline(shader('matmul_q'), defines), params, buffers, [x, Math.ceil(s.rows / rt), z]);
 }

@@ -6,10 +6,10 @@ import { modelFormat, unsupportedModel } from '../errors.js';
 import { llama3RopeFactors } from './gguf.js';
 import { type GgufFile, type GgufTensorInfo, type GgufValue, readGgufFile } from './gguf-read.js';
 import { rotateHalfRows } from './llama2c.js';
-import { dequantize } from './quant.js';
+import { dequantize, QUANT_TYPES } from './quant.js';
 import type { FileSource } from './source.js';
 import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig, type RopeScaling } from './types.js';
-import type { TensorReader } from './weights.js';
+import type { BlockReader, TensorReader } from './weights.js';
 
 export interface GgufModel {
   gguf: GgufFile;
@@ -18,6 +18,8 @@ export interface GgufModel {
   tensors: Map<string, GgufTensorInfo & { shape: number[] }>;
   /** One tensor as f32 in Hugging Face layout. */
   read: TensorReader;
+  /** A Q8_0 or Q4_0 tensor's blocks with its rows in Hugging Face order; undefined for other types. */
+  readBlocks: BlockReader;
 }
 
 /** Llama 3's rope scaling as Meta released it; a rope_freqs tensor is matched against it (see ropeScaling). */
@@ -95,7 +97,32 @@ export async function openGgufModel(src: FileSource, file: string): Promise<Gguf
     if (heads === undefined) return values;
     return rotateHalfRows(values, heads, headDim, info.shape.length > 1 ? info.shape[1]! : 1);
   };
-  return { gguf, config, tensors, read };
+  const readBlocks: BlockReader = async (hfName) => {
+    const info = tensors.get(hfName);
+    if (!info || (info.type !== 'Q8_0' && info.type !== 'Q4_0')) return undefined;
+    const bytes = await src.read(file, info.offset, info.byteLength);
+    const heads = ropeRows.get(hfName);
+    const format = info.type === 'Q8_0' ? 'q8_0' : 'q4_0';
+    if (heads === undefined) return { format, blocks: bytes };
+    const rowBytes = (info.ne[0]! / 32) * QUANT_TYPES[info.type].blockBytes;
+    return { format, blocks: rotateHalfByteRows(bytes, heads, headDim, rowBytes) };
+  };
+  return { gguf, config, tensors, read, readBlocks };
+}
+
+/** rotateHalfRows over rows of `rowBytes` bytes (quantized blocks move with their row). */
+function rotateHalfByteRows(bytes: Uint8Array, heads: number, headDim: number, rowBytes: number): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  const half = headDim / 2;
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let t = 0; t < 2; t++) {
+        const from = (h * headDim + 2 * i + t) * rowBytes;
+        out.set(bytes.subarray(from, from + rowBytes), (h * headDim + t * half + i) * rowBytes);
+      }
+    }
+  }
+  return out;
 }
 
 /** ModelConfig of a GGUF file's metadata; `ropeFreqs`, the rope_freqs.weight tensor when there is one. */

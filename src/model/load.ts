@@ -1,7 +1,7 @@
 // Loads a model: a Hugging Face layout folder (local folder, URL or hub id) or one GGUF file (a local
 // path, URL or hub file ending in .gguf): config, weight index checked against the config and the device
-// limits, weights streamed to the GPU, tokenizer when present. GGUF tensors are dequantized at load into
-// the same f32/f16 weights (src/model/gguf-model.ts); kernels that read quantized blocks are to come.
+// limits, weights streamed to the GPU, tokenizer when present. GGUF Q8_0/Q4_0 layer matrices stay in
+// their blocks; other GGUF tensors are dequantized into the f32/f16 weights (src/model/gguf-model.ts).
 import { mergeLoraReader } from '../adapters/gpu.js';
 import { checkAdapter } from '../adapters/tensors.js';
 import type { Adapter } from '../adapters/types.js';
@@ -16,7 +16,7 @@ import { checkAgainstConfig, readTensorBytes, readWeightIndex, toF32 } from './s
 import { type FileSource, isUrlOrHubId, openSource, type SourceOptions } from './source.js';
 import { TextTokenizer } from './tokenizer.js';
 import type { ModelConfig } from './types.js';
-import { type ModelWeights, type TensorReader, uploadWeights, weightBytes } from './weights.js';
+import { type BlockReader, type ModelWeights, type TensorReader, uploadWeights, weightBytes } from './weights.js';
 
 export interface LoadedModel {
   readonly gpu: Gpu;
@@ -30,8 +30,9 @@ export interface LoadedModel {
 
 export interface LoadOptions extends SourceOptions {
   /**
-   * 'auto': f32 files stay f32; f16/bf16 files and quantized GGUF files become f16 (native when shader-f16,
-   * else packed; a dequantized weight rounds to f16). 'f32' keeps dequantized GGUF weights exact.
+   * 'auto': f32 files stay f32; f16/bf16 files become f16 (native when shader-f16, else packed). In a GGUF
+   * file, Q8_0/Q4_0 layer matrices stay in their blocks (read by kernels/matmul_q.ts) and every other
+   * non-F32 tensor becomes f16. 'f32', 'f16', 'f16p': every matrix dequantized into that format.
    */
   format?: WeightFormat | 'auto';
   onTensor?: (name: string, index: number, total: number) => void;
@@ -61,6 +62,8 @@ interface ModelFiles {
   shapes: Map<string, number[]>;
   allF32: boolean;
   read: TensorReader;
+  /** Q8_0/Q4_0 blocks of a matrix (GGUF), kept as blocks under format 'auto'. */
+  readBlocks?: BlockReader;
   tokenizer(): Promise<TextTokenizer | undefined>;
 }
 
@@ -98,6 +101,7 @@ async function ggufFiles(src: FileSource, file: string): Promise<ModelFiles> {
     shapes: new Map([...g.tensors].map(([name, t]) => [name, t.shape])),
     allF32: [...g.tensors.values()].every((t) => t.type === 'F32'),
     read: g.read,
+    readBlocks: g.readBlocks,
     tokenizer: async () => ggufTokenizer(g.gguf.meta, id),
   };
 }
@@ -123,7 +127,9 @@ export async function loadModel(gpu: Gpu, spec: string | FileSource, options: Lo
   let weights: ModelWeights | undefined;
   let failure: unknown;
   try {
-    weights = await uploadWeights(gpu, config, read, { format, owner, onTensor: options.onTensor });
+    // blocks stay blocks under 'auto' unless an adapter is merged into the weights (a float operation)
+    const readBlocks = requested === 'auto' && !options.mergeAdapter ? files.readBlocks : undefined;
+    weights = await uploadWeights(gpu, config, read, { format, owner, onTensor: options.onTensor, readBlocks });
   } catch (e) {
     failure = e;
   }

@@ -1,6 +1,7 @@
 // Uploads a model's tensors to the GPU one at a time (read one tensor, convert, write, drop), so the JS
 // heap never holds a second full copy of the weights. Matrices take the chosen weight format; norms and
-// biases stay f32 (they are small and read on every row).
+// biases stay f32 (they are small and read on every row). A layer matrix the reader has as Q8_0/Q4_0
+// blocks (readBlocks, GGUF files) stays in its blocks (QuantMatrix, read by kernels/matmul_q.ts).
 import type { Gpu } from '../gpu/device.js';
 import {
   canBlock,
@@ -11,22 +12,26 @@ import {
   uploadTensor,
   type WeightFormat,
 } from '../gpu/tensor.js';
+import { type QuantFormat, type QuantMatrix, uploadQuantMatrix } from '../kernels/matmul_q.js';
 import { ropeInvFreq } from './rope-freq.js';
 import { expectedShapes, GLOBAL_TENSOR_NAMES, layerTensorNames, type ModelConfig } from './types.js';
 
+/** A layer matrix: float, or Q8_0/Q4_0 blocks. */
+export type Weight = Tensor | QuantMatrix;
+
 export interface LayerWeights {
   inputNorm: Tensor;
-  q: Tensor;
-  k: Tensor;
-  v: Tensor;
-  o: Tensor;
+  q: Weight;
+  k: Weight;
+  v: Weight;
+  o: Weight;
   qBias: Tensor | undefined;
   kBias: Tensor | undefined;
   vBias: Tensor | undefined;
   postNorm: Tensor;
   /** gate_proj and up_proj stacked, [2 * intermediate, hidden]: the fused gate/up + SwiGLU pass reads both. */
-  gateUp: Tensor;
-  down: Tensor;
+  gateUp: Weight;
+  down: Weight;
 }
 
 export interface ModelWeights {
@@ -42,12 +47,17 @@ export interface ModelWeights {
 /** Returns one tensor's values as f32 (row-major, Hugging Face layout). */
 export type TensorReader = (name: string) => Promise<Float32Array>;
 
+/** One matrix as Q8_0/Q4_0 blocks in Hugging Face row order, or undefined when it has no such blocks. */
+export type BlockReader = (name: string) => Promise<{ format: QuantFormat; blocks: Uint8Array } | undefined>;
+
 export interface UploadOptions {
   format: WeightFormat;
   owner: string;
   onTensor?: (name: string, index: number, total: number) => void;
   /** Blocked matrix layout where it fits (Tensor.blocked); by default on CPU-emulated adapters only. */
   blocked?: boolean;
+  /** Layer matrices that are to stay in their blocks; by default none. */
+  readBlocks?: BlockReader;
 }
 
 export async function uploadWeights(
@@ -78,8 +88,36 @@ export async function uploadWeights(
     options.onTensor?.(name, ++done, total);
     return t;
   };
+  /** A layer matrix: its blocks when the reader keeps them, else as `put` uploads it. */
+  const layerMatrix = async (name: string, shape: [number, number]): Promise<Weight> => {
+    const q = await options.readBlocks?.(name);
+    if (!q) return put(name, shape, true);
+    const t = uploadQuantMatrix(gpu, { tag: 'weights', owner, label: name }, q.format, shape, q.blocks);
+    options.onTensor?.(name, ++done, total);
+    return t;
+  };
   /** Matrices of one shape stacked row-wise into one tensor, uploaded one at a time. */
-  const stack = async (label: string, names: string[], shape: [number, number]): Promise<Tensor> => {
+  const stack = async (label: string, names: string[], shape: [number, number]): Promise<Weight> => {
+    const parts = await Promise.all(names.map((name) => options.readBlocks?.(name)));
+    const blockFormat = parts[0]?.format;
+    if (blockFormat && parts.every((p) => p?.format === blockFormat)) {
+      // row-major blocks: the stacked matrix is the concatenation of the parts
+      const bytes = new Uint8Array(parts.reduce((n, p) => n + p!.blocks.byteLength, 0));
+      let at = 0;
+      for (const p of parts) {
+        bytes.set(p!.blocks, at);
+        at += p!.blocks.byteLength;
+      }
+      const t = uploadQuantMatrix(
+        gpu,
+        { tag: 'weights', owner, label },
+        blockFormat,
+        [names.length * shape[0], shape[1]],
+        bytes,
+      );
+      for (const name of names) options.onTensor?.(name, ++done, total);
+      return t;
+    }
     // whole 32-row blocks per matrix, so the stack of blocked matrices is the blocked stack
     const b = blocked(shape);
     const t = createTensor(gpu, {
@@ -107,16 +145,16 @@ export async function uploadWeights(
     const bias = async (name: string, dim: number) => (config.attentionBias ? put(name, [dim], false) : undefined);
     layers.push({
       inputNorm: await put(n.inputNorm, [d], false),
-      q: await put(n.q, [qDim, d], true),
-      k: await put(n.k, [kvDim, d], true),
-      v: await put(n.v, [kvDim, d], true),
-      o: await put(n.o, [d, qDim], true),
+      q: await layerMatrix(n.q, [qDim, d]),
+      k: await layerMatrix(n.k, [kvDim, d]),
+      v: await layerMatrix(n.v, [kvDim, d]),
+      o: await layerMatrix(n.o, [d, qDim]),
       qBias: await bias(n.qBias, qDim),
       kBias: await bias(n.kBias, kvDim),
       vBias: await bias(n.vBias, kvDim),
       postNorm: await put(n.postNorm, [d], false),
       gateUp: await stack(`model.layers.${i}.mlp.gate_up`, [n.gate, n.up], [f, d]),
-      down: await put(n.down, [d, f], true),
+      down: await layerMatrix(n.down, [d, f]),
     });
   }
   const finalNorm = await put(GLOBAL_TENSOR_NAMES.finalNorm, [d], false);

@@ -7,8 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { isCcmemError } from '../../src/errors.js';
 import { Batch } from '../../src/gpu/batch.js';
 import { readF32, uploadTensor } from '../../src/gpu/tensor.js';
+import { matmul } from '../../src/kernels/matmul.js';
+import { matmulRef } from '../../src/kernels/matmul.ref.js';
 import { matmulQ, type QuantFormat, repackQuant, uploadQuantMatrix } from '../../src/kernels/matmul_q.js';
-import { matmulQRef } from '../../src/kernels/matmul_q.ref.js';
+import { dequantQuant, matmulQRef } from '../../src/kernels/matmul_q.ref.js';
 import { quantizeQ4_0, quantizeQ8_0 } from '../../src/model/quant.js';
 import { expectClose, randomArray, testGpu } from '../helpers/gpu.js';
 
@@ -105,6 +107,58 @@ describe('matmul_q', () => {
       swiglu: false,
       seed: 8,
     }),
+  );
+
+  it.each(['q8_0', 'q4_0'] as const)(
+    'through matmul() in %s: row-gated LoRA, bias, accumulate, offsets',
+    async (format) => {
+      const gpu = await testGpu();
+      const owner = `test-matmul-q-lora-${format}`;
+      const up = (label: string, shape: number[], v: Float32Array) =>
+        uploadTensor(gpu, { tag: 'scratch', owner, label, shape }, v);
+      const [rows, n, k, rank, xOff, outOff] = [7, 45, 96, 5, 3, 1];
+      const blocks = quantize(format, randomArray(n * k, 2, Math.sqrt(3 / k)));
+      const x = randomArray((xOff + rows) * k, 1);
+      const bias = randomArray(n, 3);
+      const out0 = randomArray((outOff + rows) * n, 4);
+      const a = randomArray(rank * k, 5, 1 / Math.sqrt(k));
+      const lb = randomArray(n * rank, 6);
+      const gate = Float32Array.from([0, 1, 0, 0, 0, 1, 1]);
+      const out = up('out', [outOff + rows, n], out0);
+      const batch = new Batch(gpu);
+      matmul(batch, {
+        x: up('x', [xOff + rows, k], x),
+        w: uploadQuantMatrix(gpu, { tag: 'scratch', owner, label: 'w' }, format, [n, k], blocks),
+        out,
+        rows,
+        n,
+        k,
+        bias: up('bias', [n], bias),
+        accumulate: true,
+        xRowOffset: xOff,
+        outRowOffset: outOff,
+        lora: {
+          a: up('a', [rank, k], a),
+          b: up('b', [n, rank], lb),
+          gate: up('gate', [rows], gate),
+          u: up('u', [rows, rank], new Float32Array(rows * rank).fill(Number.NaN)), // gate-0 rows never read it
+          scale: 1.5,
+        },
+      });
+      batch.submit();
+      const got = await readF32(gpu, out);
+      gpu.releaseOwner(owner);
+      const { qs, scales } = repackQuant(format, blocks);
+      const want = matmulRef(x, dequantQuant(format, qs, scales), rows, n, k, {
+        bias,
+        accumulate: true,
+        xRowOffset: xOff,
+        outRowOffset: outOff,
+        out: out0,
+        lora: { a, b: lb, gate, scale: 1.5, rank },
+      });
+      expectClose(got, want, 1e-5, 2e-6 * Math.sqrt(k));
+    },
   );
 
   it('refuses bad shapes', async () => {

@@ -11,6 +11,7 @@ import { createEngine, type Engine } from '../../src/client/engine.js';
 import { Session } from '../../src/engine/session.js';
 import { isCcmemError } from '../../src/errors.js';
 import { nodeGpu } from '../../src/gpu/node.js';
+import { isQuantMatrix } from '../../src/kernels/matmul_q.js';
 import { type ModelTensors, writeGguf } from '../../src/model/gguf.js';
 import { loadModel } from '../../src/model/load.js';
 import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../../src/model/quant.js';
@@ -80,16 +81,20 @@ describe('GGUF models on the GPU vs the f64 reference over the dequantized weigh
     }
   }
 
-  it('Q4_0, the default format: f16 weights (dequantized values rounded to f16) to 1e-2', async () => {
-    const m = randomModel({ ...opts, seed: 13 });
-    const model = await expectLogits(
-      save('q4_0-auto.gguf', writeGguf(m, { dtype: 'q4_0' })),
-      dequantized(m, 'Q4_0'),
-      'auto',
-      1e-2,
-    );
-    expect(model.weights.format).not.toBe('f32');
-  });
+  for (const [dtype, type] of [
+    ['q8_0', 'Q8_0'],
+    ['q4_0', 'Q4_0'],
+  ] as const) {
+    it(`${type}, the default format: layer matrices stay in their blocks, the embedding becomes f16`, async () => {
+      const m = randomModel({ ...opts, seed: 13 });
+      const path = save(`${dtype}-auto.gguf`, writeGguf(m, { dtype }));
+      const model = await expectLogits(path, dequantized(m, type), 'auto', 1e-3);
+      const layer = model.weights.layers[0]!;
+      for (const w of [layer.q, layer.k, layer.v, layer.o, layer.gateUp, layer.down])
+        expect(isQuantMatrix(w)).toBe(true);
+      expect(model.weights.embed.format).not.toBe('f32');
+    });
+  }
 
   it('Q4_K and Q6_K (a Q4_K_M-like mix), GQA, head dim 64: f32 weights to 1e-3', async () => {
     const { bytes, config, want } = kQuantModel({ ...opts, hidden: 256, intermediate: 512, headDim: 64, seed: 14 });
