@@ -1,9 +1,10 @@
 // `ccmem convert llama2c` (llama2.c checkpoint -> Hugging Face folder) and `ccmem convert gguf`
-// (Hugging Face folder -> GGUF, so llama.cpp peers run the very same weights).
+// (Hugging Face folder -> GGUF, so llama.cpp peers run the very same weights; matrices F32, F16, or
+// quantized with llama.cpp's reference Q8_0/Q4_0 quantizers).
 import { join } from 'node:path';
 import { invalidInput } from '../errors.js';
 import { loadConfig } from '../model/config.js';
-import { writeGguf } from '../model/gguf.js';
+import { type GgufDType, writeGguf } from '../model/gguf.js';
 import { convertLlama2c } from '../model/llama2c.js';
 import { checkAgainstConfig, readTensorBytes, readWeightIndex, toF32 } from '../model/safetensors.js';
 import { openSource } from '../model/source.js';
@@ -30,9 +31,12 @@ export async function convertLlama2cCommand(file: string | undefined, values: Cl
   progress.clear();
 }
 
+const GGUF_DTYPES: readonly GgufDType[] = ['f32', 'f16', 'q8_0', 'q4_0'];
+
 export async function convertGgufCommand(dir: string | undefined, values: CliValues): Promise<void> {
-  const dtype = values.dtype ?? 'f16';
-  if (dtype !== 'f32' && dtype !== 'f16') throw invalidInput(`--dtype must be f32 or f16, got ${dtype}`);
+  const dtype = (values.dtype ?? 'f16') as GgufDType;
+  if (!GGUF_DTYPES.includes(dtype))
+    throw invalidInput(`--dtype must be one of ${GGUF_DTYPES.join(', ')}, got ${dtype}`);
   const out = required(values.out, '--out');
   const spec = required(dir, 'convert gguf DIR');
   const { revision, remoteHost } = sourceOptions(values, spec);

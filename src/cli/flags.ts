@@ -34,7 +34,7 @@ export const FLAGS = {
   all: boolean('print the logits of every position, not only the last'),
   tokenizer: string('TOK.bin', 'the llama2.c tokenizer to convert with the checkpoint (default none)'),
   out: string('PATH', 'where to write the conversion: a folder (llama2c) or a .gguf file (gguf)'),
-  dtype: string('f32|f16', 'tensor type of the GGUF file (default f16)'),
+  dtype: string('f32|f16|q8_0|q4_0', "the GGUF file's matrix type (default f16; q8_0/q4_0: rows in blocks of 32)"),
   adapter: string('DIR|URL|HUB_ID', 'a context-memory adapter: the ccmem format or the official PEFT layout'),
   memory: string('POLICY', 'context-memory policy: full, window, ccm-concat, ccm-merge, ccm-stream or sentinel'),
   'comp-tokens': string('N', "COMP tokens per compression step (default the adapter's, a PEFT one's from its rows)"),

@@ -1,12 +1,18 @@
 // `ccmem generate --model FILE.gguf`: stories260K written as a GGUF file (F32, its SentencePiece vocabulary)
 // reproduces llama2.c's golden greedy ids, from ids and from the prompt text (tokenized from the GGUF
-// vocabulary, BOS first); a GGUF file that is not there exits 2 with MODEL_FORMAT.
+// vocabulary, BOS first); a GGUF file that is not there exits 2 with MODEL_FORMAT. `ccmem convert gguf
+// --dtype q8_0|q4_0` writes files whose `ccmem logits` (blocks kept on the GPU) match the f64 reference
+// over the dequantized weights.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../../src/model/quant.js';
+import { referenceLogits } from '../../src/reference/llama.js';
 import { storiesGguf } from '../helpers/ggufModel.js';
+import { relError } from '../helpers/gpuModel.js';
+import { randomModel, writeModelDir } from '../helpers/randomModel.js';
 import { storiesGolden } from '../helpers/stories.js';
 
 const BIN = resolve('bin/ccmem.mjs');
@@ -39,6 +45,37 @@ describe('ccmem CLI on a GGUF file', () => {
       expect(`${g.prompt}${out.text}\n`).toBe(g.text);
     });
   }
+
+  for (const [dtype, type, quantize] of [
+    ['q8_0', 'Q8_0', quantizeQ8_0],
+    ['q4_0', 'Q4_0', quantizeQ4_0],
+  ] as const) {
+    it(`convert gguf --dtype ${dtype}, then logits --model FILE.gguf match the reference to 1e-3`, () => {
+      const m = randomModel({ hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 96, vocab: 300, seed: 41 });
+      const dir = join(work, `random-${dtype}`);
+      writeModelDir(dir, m, 'F32');
+      const out = join(work, `random-${dtype}.gguf`);
+      const c = ccmem('convert', 'gguf', dir, '--out', out, '--dtype', dtype);
+      expect(c.code, c.stderr).toBe(0);
+      const ids = [1, 17, 42, 7, 99, 3, 250];
+      const r = ccmem('logits', '--model', out, '--prompt-ids', ids.join(','), '--json');
+      expect(r.code, r.stderr).toBe(0);
+      const tensors = new Map(
+        [...m.tensors].map(
+          ([name, t]) => [name, name.endsWith('norm.weight') ? t : dequantize(type, quantize(t))] as const,
+        ),
+      );
+      const want = referenceLogits({ config: m.config, tensors }, ids).subarray(6 * 300);
+      // the embedding and the LM head are f16 on the GPU (format auto): within f16's rounding of them
+      expect(relError(Float32Array.from(JSON.parse(r.stdout).logits), want)).toBeLessThan(1e-3);
+    });
+  }
+
+  it('convert gguf refuses an unknown --dtype with INVALID_INPUT', () => {
+    const r = ccmem('convert', 'gguf', join(work, 'random-q8_0'), '--out', join(work, 'x.gguf'), '--dtype', 'q5_k');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/INVALID_INPUT.*--dtype must be one of f32, f16, q8_0, q4_0/);
+  });
 
   it('a missing GGUF file exits 2 with MODEL_FORMAT', () => {
     const r = ccmem('generate', '--model', join(work, 'absent.gguf'), '--prompt-ids', '1', '--json');
