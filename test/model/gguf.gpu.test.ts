@@ -96,6 +96,26 @@ describe('GGUF models on the GPU vs the f64 reference over the dequantized weigh
     });
   }
 
+  it('the ledger counts the blocks: layer matrices of a Q4_0 file take 4.5 bits a weight, Q8_0 8.5', async () => {
+    const gpu = await testGpu();
+    const m = randomModel({ ...opts, hidden: 128, intermediate: 256, heads: 4, kvHeads: 2, seed: 16 });
+    const { hiddenSize: d, intermediateSize: f, numLayers, headDim } = m.config;
+    const weights = numLayers * (2 * d * 4 * headDim + 2 * d * 2 * headDim + 3 * d * f); // q, o; k, v; gate, up, down
+    const bytes = async (dtype: 'q8_0' | 'q4_0', format: 'auto' | 'f16p') => {
+      const model = await loadModel(gpu, save(`ledger-${dtype}.gguf`, writeGguf(m, { dtype })), { format });
+      const owned = gpu.ledger.snapshot().byOwner[model.owner]!;
+      gpu.releaseOwner(model.owner);
+      return owned;
+    };
+    for (const [dtype, bits] of [
+      ['q8_0', 8.5],
+      ['q4_0', 4.5],
+    ] as const) {
+      // all else (embedding, norms, rope table) is the same in both loads
+      expect((await bytes(dtype, 'f16p')) - (await bytes(dtype, 'auto'))).toBe((weights * (16 - bits)) / 8);
+    }
+  });
+
   it('Q4_K and Q6_K (a Q4_K_M-like mix), GQA, head dim 64: f32 weights to 1e-3', async () => {
     const { bytes, config, want } = kQuantModel({ ...opts, hidden: 256, intermediate: 512, headDim: 64, seed: 14 });
     await expectLogits(
