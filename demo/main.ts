@@ -7,10 +7,12 @@
 import '../src/devtools/panel.js';
 import { formatBytes } from '../src/devtools/chart.js';
 import { createEngine, type Engine, type EngineChat, isCcmemError, type LoadProgress } from '../src/index.js';
+import { followPanel } from './kv-chart.js';
 import { forgetChat, loadSavedChat, type SavedMessage, saveChat } from './saved.js';
 import {
   type DemoSettings,
-  EMBEDDED,
+  EMBEDDED_NAMES,
+  embeddedModel,
   engineOptions,
   loadStoredSettings,
   modelLabel,
@@ -38,6 +40,7 @@ const progress = $<HTMLProgressElement>('#progress');
 const status = $<HTMLElement>('#status');
 const errorBox = $<HTMLElement>('#error');
 const log = $<HTMLOListElement>('#log');
+const suggestions = $<HTMLElement>('#suggestions');
 
 interface Current {
   engine: Engine;
@@ -55,9 +58,14 @@ interface Current {
 let current: Current | undefined;
 let stopper: AbortController | undefined;
 
-/** For the browser console and the demo's test: the live engine and chat. */
+const kvChart = followPanel($<HTMLElement>('#kv-chart'), $('ccm-memory-panel'));
+
+/** For the browser console and the demo's test: the live engine and chat, and the KV chart's uPlot. */
 Object.assign(window, {
   ccmemDemo: {
+    get kvChart() {
+      return kvChart();
+    },
     get engine() {
       return current?.engine;
     },
@@ -183,14 +191,38 @@ async function load(settings: DemoSettings): Promise<void> {
   log.replaceChildren();
   const { model, gpu, format, policy, capacity } = engine.info;
   const label =
-    `${settings.source === 'embedded' ? modelLabel(settings) : model} on ${gpu}: ${format} weights, ` +
+    `${settings.source === 'custom' ? model : modelLabel(settings)} on ${gpu}: ${format} weights, ` +
     `${policy} policy, ${capacity} cache slots`;
   const cur: Current = { engine, chat: engine.chat(), setup, label, transcript: [], memory: undefined };
   current = cur;
+  showSuggestions(settings);
   const restored = await restore(cur);
   progress.value = 1;
   status.textContent = `${label}.${restored}`;
   setState('ready');
+}
+
+/** The loaded embedded model's suggested turns as chips that fill the message box (none for a custom model). */
+function showSuggestions(settings: DemoSettings): void {
+  const embedded = embeddedModel(settings);
+  input.placeholder = embedded?.placeholder ?? '';
+  const items = (embedded?.suggestions ?? []).flatMap(({ label, turns }) => {
+    const group = document.createElement('span');
+    group.className = 'group';
+    group.textContent = `${label}:`;
+    const chips = turns.map((text) => {
+      const chip = document.createElement('button');
+      chip.type = 'button';
+      chip.textContent = text;
+      chip.addEventListener('click', () => {
+        input.value = text;
+        input.focus();
+      });
+      return chip;
+    });
+    return [group, ...chips];
+  });
+  suggestions.replaceChildren(...items);
 }
 
 async function send(text: string): Promise<void> {
@@ -246,7 +278,14 @@ async function newChat(): Promise<void> {
   setState('ready');
 }
 
-$('#embedded-name').textContent = EMBEDDED.name;
+$('#embedded-models').replaceChildren(
+  ...EMBEDDED_NAMES.map((name) => {
+    const label = document.createElement('label');
+    const radio = Object.assign(document.createElement('input'), { type: 'radio', name: 'source', value: name });
+    label.append(radio, ` ${name} (embedded)`);
+    return label;
+  }),
+);
 settingsForm.addEventListener('change', () => showPolicyFields(settingsForm));
 settingsForm.addEventListener('submit', (e) => {
   e.preventDefault();

@@ -2,46 +2,97 @@
 // The demo's settings form: its defaults, reading and writing it, remembering it across reloads
 // (localStorage), and turning it into createEngine options and per-turn send options.
 
-const STORAGE_KEY = 'ccmem-demo/settings';
+const STORAGE_KEY = 'ccmem-demo/settings-2';
+/** Where visits before chat-tiny kept their settings (stories260K with the window policy by default). */
+const LEGACY_STORAGE_KEY = 'ccmem-demo/settings';
+
+export type PolicyName = 'full' | 'window' | 'ccm-concat' | 'ccm-merge';
+
+/** Suggested user turns, shown as chips that fill the message box, in groups ("Tell it", "Ask", ...). */
+export type Suggestions = readonly { label: string; turns: readonly string[] }[];
+
+export interface EmbeddedModel {
+  /** The folder beside the page (scripts/demo-model.mjs writes it into public/models). */
+  model: string;
+  /** The model's CCM adapter folder for each ccm policy it has one for. */
+  adapters: Partial<Record<PolicyName, string>>;
+  /** The message box's placeholder. */
+  placeholder: string;
+  suggestions: Suggestions;
+}
 
 /**
- * The embedded model: a folder (and its CCM adapter, if the policy needs one) served from public/models
- * (scripts/demo-model.mjs writes it), beside the page's base URL.
+ * The embedded models: chat-tiny, trained here on synthetic chats in which a user states personal facts and
+ * later asks about them (models/README.md), with its ccm-concat and ccm-merge adapters; and stories260K,
+ * a TinyStories model that only continues stories. The suggestions follow chat-tiny's training chats
+ * (train/data.py): facts stated, small talk, then a question, phrased as the test split phrases them.
  */
-export const EMBEDDED = { name: 'stories260K', model: 'models/stories260K/', adapter: '' };
+export const EMBEDDED = {
+  'chat-tiny': {
+    model: 'models/chat-tiny/',
+    adapters: { 'ccm-concat': 'models/chat-tiny-concat/', 'ccm-merge': 'models/chat-tiny-merge/' },
+    placeholder: 'My locker number is 138.',
+    suggestions: [
+      {
+        label: 'Tell it',
+        turns: ['My locker number is 138.', 'I am 24 years old.', 'Hi! My name is Grace.', 'I live in Lisbon.'],
+      },
+      { label: 'Chat', turns: ['How are you today?', 'Tell me a fun fact.', 'The weather is nice today.'] },
+      {
+        label: 'Ask',
+        turns: ['What is my locker number?', 'How old am I?', 'What is my name?', 'Which city do I live in?'],
+      },
+    ],
+  },
+  stories260K: {
+    model: 'models/stories260K/',
+    adapters: {},
+    placeholder: 'Once upon a time, there was a little cat',
+    suggestions: [{ label: 'Start a story', turns: ['Once upon a time, there was a little cat.'] }],
+  },
+} as const satisfies Record<string, EmbeddedModel>;
+
+export type EmbeddedName = keyof typeof EMBEDDED;
+export const EMBEDDED_NAMES = Object.keys(EMBEDDED) as EmbeddedName[];
 
 export interface DemoSettings {
-  source: 'embedded' | 'custom';
+  /** An embedded model, or the hub id / URL in `model`. */
+  source: EmbeddedName | 'custom';
   model: string;
   adapter: string;
   capacity: string;
-  policy: 'full' | 'window' | 'ccm-concat' | 'ccm-merge';
+  policy: PolicyName;
   sinks: string;
   window: string;
   evictChunk: string;
   compTokens: string;
-  ccmSink: boolean;
+  /** Keep the first token as a sink: '' the adapter's choice (what it was trained with), 'true' or 'false'. */
+  ccmSink: '' | 'true' | 'false';
   budget: string;
   maxNewTokens: string;
   temperature: string;
   topP: string;
 }
 
-/** What a first visit gets (a stored visit keeps its own). The embedded model's policy is the `policy` here. */
+/**
+ * What a first visit gets (a stored visit keeps its own): chat-tiny with ccm-concat and its adapter, a
+ * budget of 48 memory slots (16 turns of chat-tiny-concat's n = 3; the model was trained on chats of up to 9),
+ * so the KV stays flat once it is full; greedy decoding, which recalls best.
+ */
 export const DEFAULT_SETTINGS: DemoSettings = {
-  source: 'embedded',
+  source: 'chat-tiny',
   model: '',
   adapter: '',
   capacity: '',
-  policy: 'window',
+  policy: 'ccm-concat',
   sinks: '4',
   window: '256',
   evictChunk: '',
   compTokens: '',
-  ccmSink: false,
-  budget: '',
-  maxNewTokens: '96',
-  temperature: '0.8',
+  ccmSink: '',
+  budget: '48',
+  maxNewTokens: '64',
+  temperature: '0',
   topP: '0.95',
 };
 
@@ -81,10 +132,21 @@ export function showPolicyFields(form: HTMLFormElement): void {
   }
 }
 
-/** The defaults, overridden by what this browser stored on an earlier visit. */
+/**
+ * The defaults, overridden by what this browser stored on an earlier visit. Settings of visits before
+ * chat-tiny carry over only for a model of the user's own: the old embedded default gives way to the new one.
+ */
 export function loadStoredSettings(): DemoSettings {
   try {
-    return { ...DEFAULT_SETTINGS, ...(JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '{}') as Partial<DemoSettings>) };
+    const legacy = localStorage.getItem(LEGACY_STORAGE_KEY);
+    if (legacy !== null) {
+      localStorage.removeItem(LEGACY_STORAGE_KEY);
+      const old = JSON.parse(legacy) as Partial<DemoSettings>;
+      if (old.source === 'custom') storeSettings({ ...DEFAULT_SETTINGS, ...old });
+    }
+    const stored = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '{}') as Partial<DemoSettings>;
+    const known = stored.source === undefined || stored.source === 'custom' || stored.source in EMBEDDED;
+    return known ? { ...DEFAULT_SETTINGS, ...stored } : DEFAULT_SETTINGS;
   } catch {
     return DEFAULT_SETTINGS;
   }
@@ -110,20 +172,26 @@ function required(v: string, what: string): number {
 
 const besidePage = (path: string) => new URL(path, new URL(import.meta.env.BASE_URL, location.href)).href;
 
+/** The embedded model the settings pick, if any. */
+export const embeddedModel = (s: DemoSettings): EmbeddedModel | undefined =>
+  s.source === 'custom' ? undefined : EMBEDDED[s.source];
+
 export function modelUrl(s: DemoSettings): string {
-  if (s.source === 'embedded') return besidePage(EMBEDDED.model);
+  const embedded = embeddedModel(s);
+  if (embedded) return besidePage(embedded.model);
   if (!s.model) throw new Error('enter a hub id (org/name) or the URL of a model folder');
   return s.model;
 }
 
-/** The adapter field, or the embedded model's own adapter when the field is left blank. */
+/** The adapter field, or the embedded model's own adapter for the policy when the field is left blank. */
 function adapterUrl(s: DemoSettings): string | undefined {
   if (s.adapter) return s.adapter;
-  return s.source === 'embedded' && EMBEDDED.adapter ? besidePage(EMBEDDED.adapter) : undefined;
+  const own = embeddedModel(s)?.adapters[s.policy];
+  return own ? besidePage(own) : undefined;
 }
 
 /** How the status line names the model. */
-export const modelLabel = (s: DemoSettings) => (s.source === 'embedded' ? `${EMBEDDED.name} (embedded)` : s.model);
+export const modelLabel = (s: DemoSettings) => (s.source === 'custom' ? s.model : `${s.source} (embedded)`);
 
 /** createEngine's options (without onProgress); also the identity under which a chat's memory is saved. */
 export function engineOptions(s: DemoSettings) {
@@ -140,7 +208,7 @@ export function engineOptions(s: DemoSettings) {
         : {
             policy: s.policy,
             compTokens: optional(s.compTokens, 'COMP tokens'),
-            sink: s.ccmSink,
+            sink: s.ccmSink === '' ? undefined : s.ccmSink === 'true',
             budget: s.policy === 'ccm-concat' ? optional(s.budget, 'Slot budget') : undefined,
           };
   return {

@@ -1,49 +1,32 @@
 // The built chat demo (demo/, built and served by Vite's preview server as `npm run demo` does) in headless
 // Chromium on SwiftShader WebGPU, with the embedded stories260K that scripts/demo-model.mjs converts into
-// public/models/: pick the window policy's parameters, load, chat three turns with streamed text (replies
+// public/models/ (the default, chat-tiny under ccm-concat, is demo-recall.browser.test.ts's): pick it and
+// the window policy's parameters, load, chat three turns with streamed text (replies
 // the token limit cut are marked), check that the memory panel (fed by the engine itself) shows exactly
 // what engine.memory() says, one column per turn; Load of setups that fail (a ccm policy without an
 // adapter, an unreachable model) asks first and keeps the working model and conversation; stop a reply
 // midway; reload the page and find the conversation restored, the stopped turn and the cut marks
 // included. Screenshots go to test-artifacts/.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Dialog, Page } from 'playwright-core';
-import { build, type PreviewServer, preview } from 'vite';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CcmMemoryPanel } from '../src/devtools/panel.js';
-import type { Engine, EngineChat, EngineMemory, MemoryStats, Usage } from '../src/index.js';
-import { type BrowserEnv, startBrowserEnv } from './helpers/browser.js';
+import {
+  clickLoad,
+  type Demo,
+  type DemoWindow,
+  type EngineView,
+  engineView,
+  openSettings,
+  panelSamples,
+  READY,
+  sendTurn,
+  setSetting,
+  startDemo,
+  TURN_TIMEOUT,
+} from './helpers/demo.js';
 
 const ARTIFACTS = path.resolve('test-artifacts');
-const DEMO_CONFIG = path.resolve('demo/vite.config.ts');
-const BUILD_DIR = path.resolve(`.tmp/demo-build-${process.pid}`);
-const READY = 'body[data-state=ready]';
-const TURN_TIMEOUT = 90_000;
-
-type DemoWindow = Window & { ccmemDemo: { engine: Engine; chat: EngineChat }; lengths: number[] };
-
-interface EngineView {
-  memory: MemoryStats;
-  ledger: EngineMemory['ledger'];
-  usage: Usage | undefined;
-  finishReason: string | undefined;
-}
-
-/** engine.memory() of the demo's chat and the last turn's usage, asked in the page. */
-function engineView(page: Page): Promise<EngineView> {
-  return page.evaluate(async () => {
-    const { engine, chat } = (window as unknown as DemoWindow).ccmemDemo;
-    const { memory, ledger } = await engine.memory(chat);
-    if (!memory) throw new Error('engine.memory() has no stats for the demo chat');
-    const last = await chat.lastResult();
-    return { memory, ledger, usage: last?.usage, finishReason: last?.finishReason };
-  });
-}
-
-const panelSamples = (page: Page) =>
-  page.evaluate(() => document.querySelector<CcmMemoryPanel>('ccm-memory-panel')!.samples);
 
 /** The panel shows the engine's numbers exactly (its last sample, at `turn`, and its listed statistics). */
 async function expectPanelMatches(page: Page, withSpeed: boolean, turn: number): Promise<EngineView> {
@@ -108,45 +91,6 @@ const watchStreaming = (page: Page) =>
     }).observe(document.querySelector('#log')!, { subtree: true, childList: true, characterData: true });
   });
 
-/** Sets a field of the settings form (opening it first). */
-async function setSetting(page: Page, name: string, value: string): Promise<void> {
-  await page.evaluate(() => {
-    document.querySelector<HTMLDetailsElement>('#settings-box')!.open = true;
-  });
-  await page.fill(`#settings [name=${name}]`, value);
-}
-
-async function sendTurn(page: Page, text: string): Promise<string> {
-  await page.fill('#composer textarea', text);
-  await page.click('#send');
-  await page.waitForSelector('body[data-state=generating]');
-  await page.waitForSelector(READY, { timeout: TURN_TIMEOUT });
-  expect(await page.locator('#error').isHidden(), (await page.textContent('#error')) ?? '').toBe(true);
-  return (await page.textContent('#log li.assistant:last-child')) ?? '';
-}
-
-/** Clicks Load, answering the question it asks (if any) with `answer`; returns the question. */
-async function clickLoad(page: Page, answer: 'accept' | 'dismiss'): Promise<string | undefined> {
-  let question: string | undefined;
-  const onDialog = (d: Dialog) => {
-    question = d.message();
-    void (answer === 'accept' ? d.accept() : d.dismiss());
-  };
-  page.on('dialog', onDialog);
-  try {
-    await page.click('#settings button[type=submit]');
-    if (answer === 'accept') {
-      await page.waitForSelector('body[data-state=loading]');
-      await page.waitForSelector(READY, { timeout: TURN_TIMEOUT });
-    } else {
-      await page.waitForFunction(() => document.querySelector('body')!.dataset.state === 'ready');
-    }
-  } finally {
-    page.off('dialog', onDialog);
-  }
-  return question;
-}
-
 /** Each reply in the log is marked cut exactly when the token limit ended it. */
 async function expectCutMarks(page: Page, finishReasons: string[]): Promise<void> {
   const replies = await page
@@ -160,43 +104,33 @@ async function expectCutMarks(page: Page, finishReasons: string[]): Promise<void
 }
 
 describe('the chat demo', () => {
-  let env: BrowserEnv | undefined;
-  let server: PreviewServer | undefined;
-  let demoUrl: string | undefined;
+  let demo: Demo | undefined;
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const convert = spawnSync(process.execPath, ['scripts/demo-model.mjs'], { encoding: 'utf8' });
-    if (convert.status !== 0) throw new Error(`scripts/demo-model.mjs failed:\n${convert.stderr}`);
-    // the built demo, as `npm run demo` serves it
-    await build({ configFile: DEMO_CONFIG, logLevel: 'warn', build: { outDir: BUILD_DIR } });
-    server = await preview({
-      configFile: DEMO_CONFIG,
-      logLevel: 'warn',
-      build: { outDir: BUILD_DIR },
-      preview: { host: '127.0.0.1', port: 0 },
-    });
-    demoUrl = server.resolvedUrls?.local[0];
-    env = await startBrowserEnv();
+    demo = await startDemo();
   });
   afterAll(async () => {
-    await env?.close();
-    await server?.close();
-    rmSync(BUILD_DIR, { recursive: true, force: true });
+    await demo?.close();
   });
 
   it('chats, keeps the conversation through failed loads, stops a reply, shows engine.memory() per turn and restores after a reload', async () => {
-    expect(demoUrl).toBeDefined();
-    await env!.withPage(demoUrl!, async (page) => {
+    await demo!.env.withPage(demo!.url, async (page) => {
       await page.setViewportSize({ width: 1200, height: 900 });
       await page.waitForSelector(READY, { timeout: TURN_TIMEOUT });
       expect(await page.textContent('header')).toContain('260K-parameter');
-      expect(await page.textContent('#status')).toContain('window policy');
+      expect(await page.textContent('#status')).toContain('chat-tiny (embedded)'); // the default
 
-      // A small window so that three turns evict tokens; greedy, short replies. No conversation yet: no question.
+      // stories260K with a small window, so that three turns evict tokens; greedy, short replies. No
+      // conversation yet: no question.
+      await openSettings(page);
+      await page.check('#settings [name=source][value=stories260K]');
+      await page.selectOption('#settings [name=policy]', 'window');
       await setSetting(page, 'window', '48');
       await setSetting(page, 'maxNewTokens', '32');
       await setSetting(page, 'temperature', '0');
       expect(await clickLoad(page, 'dismiss')).toBeUndefined();
+      expect(await page.textContent('#status')).toContain('stories260K (embedded)');
+      expect(await page.textContent('#status')).toContain('window policy');
       expect(await page.evaluate(() => document.querySelector<HTMLProgressElement>('#progress')!.value)).toBe(1);
       expect(await panelSamples(page)).toEqual([]); // no column before the first message
       expect(await page.locator('ccm-memory-panel .empty').count()).toBe(1);
@@ -244,7 +178,7 @@ describe('the chat demo', () => {
       expect(await page.locator('#log li').count()).toBe(6);
       expect((await engineView(page)).memory).toEqual(afterThree);
       await page.screenshot({ path: path.join(ARTIFACTS, 'demo-failed-load.png'), fullPage: true });
-      await page.check('#settings [name=source][value=embedded]');
+      await page.check('#settings [name=source][value=stories260K]');
       await page.selectOption('#settings [name=policy]', 'window');
 
       // Stop a long reply once some text is out: the turn stays in the log, marked, the chat is as before it.
