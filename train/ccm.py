@@ -25,7 +25,7 @@ import torch  # noqa: E402
 import data as chat_data  # noqa: E402
 from ccm_chat import ChatCodec, separators  # noqa: E402
 from ccm_data import end_of_turn_id, record_sample  # noqa: E402
-from ccm_export import write_adapter  # noqa: E402
+from ccm_export import load_into, read_adapter, write_adapter  # noqa: E402
 from ccm_layout import collate, visible  # noqa: E402
 from ccm_model import TARGETS, CcmModel  # noqa: E402
 from ccm_trainer import add_training_arguments, distributed, train  # noqa: E402
@@ -50,6 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--answer-weight", type=float, default=1.0,
                    help="loss weight of the final reply's tokens against the history replies' (default 1)")
     p.add_argument("--out", required=True, help="output adapter folder (also holds checkpoint and log)")
+    p.add_argument("--init-adapter", help="start from this trained adapter (same mode, n, rank and targets) with "
+                   "a fresh optimizer and schedule: continues a run that ended, e.g. with more steps")
     add_training_arguments(p)
     args = p.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",")]
@@ -101,6 +103,13 @@ def main(argv=None):
         args.model, rows, dtype=dtype, device=device, rank=args.rank, alpha=args.alpha,
         dropout=args.lora_dropout, targets=args.targets,
     )
+    if args.init_adapter:
+        config, tensors = read_adapter(args.init_adapter)
+        wanted = {"method": "ccm", "mode": mode, "compTokens": n, "sink": sink, "rank": args.rank, "targets": args.targets}
+        got = {k: config.get(k) for k in wanted}
+        if got != wanted:
+            raise SystemExit(f"--init-adapter {args.init_adapter}: {got} does not match this run's {wanted}")
+        load_into(model, tensors)
     codec = ChatCodec(args.model)
     eos = end_of_turn_id(codec, model.base.config)
     vocab = model.vocab
@@ -127,7 +136,8 @@ def main(argv=None):
         write_adapter(args.out, model, "ccm", n, mode, sink, seps, name)
 
     run = {k: getattr(args, k) for k in ("mode", "comp_tokens", "sink", "rank", "alpha", "targets", "data_seed",
-                                         "pool", "data", "no_history_loss", "answer_weight", "steps", "batch", "lr", "warmup", "seed")}
+                                         "pool", "data", "no_history_loss", "answer_weight", "steps", "batch", "lr", "warmup", "seed",
+                                         "init_adapter")}
     run["model"] = name
     run["world"] = world
     train(model, batches, args, run, export, rank, world, device, title=f"ccm-{mode} n={n} on {name}")

@@ -1,7 +1,7 @@
 // The CCM adapter training pipeline (train/, PyTorch) against ccmem: its single masked training pass equals
 // its own recurrent inference; its training rows, positions and mask are ccmem's (src/memory/positions.ts,
 // masks.ts); it tokenizes a chat exactly as ccmem's Chat feeds it; a smoke-trained adapter loads in ccmem.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadAdapter } from '../../src/adapters/files.js';
@@ -143,4 +143,42 @@ describe('CCM training pipeline (PyTorch) against ccmem', () => {
       expect(readFileSync(join(dir, mode, 'loss.svg'), 'utf8')).toContain('<polyline');
     }
   });
+
+  it(
+    '--init-adapter continues from a trained adapter and refuses one of another shape',
+    () => {
+      const out = join(dir, `continued-${process.pid}`);
+      const run = (n: string) => [
+        'train/ccm.py',
+        '--model',
+        join(dir, 'model'),
+        '--mode',
+        'concat',
+        '--comp-tokens',
+        n,
+        '--init-adapter',
+        join(dir, 'concat'),
+        '--steps',
+        '1',
+        '--batch',
+        '2',
+        '--pool',
+        '4',
+        '--lr',
+        '0',
+        '--out',
+        out,
+        '--restart',
+        '--checkpoint-minutes',
+        '100',
+      ];
+      // lr 0: the step changes nothing, so the written adapter is the one it started from
+      python(run('2'));
+      const tensors = (d: string) => readFileSync(join(d, 'adapter.safetensors'));
+      expect(tensors(out).equals(tensors(join(dir, 'concat')))).toBe(true);
+      expect(() => python(run('3'))).toThrow(/does not match this run/);
+      rmSync(out, { recursive: true, force: true });
+    },
+    SLOW,
+  );
 });
