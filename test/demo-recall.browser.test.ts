@@ -7,25 +7,22 @@
 // full-context line climbs, and so does the demo's own KV chart. The ccm-merge adapter loads and answers
 // too. A returning visitor's settings of the stories260K days give way to this default. Screenshot:
 // test-artifacts/demo-recall.png.
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CcmMemoryPanel } from '../src/devtools/panel.js';
 import {
+  ARTIFACTS,
   clickLoad,
-  type Demo,
   type DemoWindow,
   engineView,
   openSettings,
   panelSamples,
   READY,
   sendComposed,
-  startDemo,
+  serveDemoForFile,
   TURN_TIMEOUT,
 } from './helpers/demo.js';
-
-const ARTIFACTS = path.resolve('test-artifacts');
 
 /**
  * The demo's own suggestions (demo/settings.ts), phrased as train/data.py phrases a locker number, its
@@ -53,17 +50,10 @@ const drawn = (page: Page) =>
   });
 
 describe('the chat demo on chat-tiny with ccm-concat', () => {
-  let demo: Demo | undefined;
-  beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    demo = await startDemo();
-  });
-  afterAll(async () => {
-    await demo?.close();
-  });
+  const demo = serveDemoForFile();
 
   it('recalls a fact stated four turns earlier while the KV stays within the budget and the full context grows', async () => {
-    await demo!.env.withPage(demo!.url, async (page) => {
+    await demo().env.withPage(demo().url, async (page) => {
       await page.setViewportSize({ width: 1200, height: 1000 });
       await page.waitForSelector(READY, { timeout: TURN_TIMEOUT });
       // a visit from before chat-tiny stored stories260K with the window policy: it opens on the new default

@@ -7,13 +7,12 @@
 // adapter, an unreachable model) asks first and keeps the working model and conversation; stop a reply
 // midway; reload the page and find the conversation restored, the stopped turn and the cut marks
 // included. Screenshots go to test-artifacts/.
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  ARTIFACTS,
   clickLoad,
-  type Demo,
   type DemoWindow,
   type EngineView,
   engineView,
@@ -21,12 +20,10 @@ import {
   panelSamples,
   READY,
   sendTurn,
+  serveDemoForFile,
   setSetting,
-  startDemo,
   TURN_TIMEOUT,
 } from './helpers/demo.js';
-
-const ARTIFACTS = path.resolve('test-artifacts');
 
 /** The panel shows the engine's numbers exactly (its last sample, at `turn`, and its listed statistics). */
 async function expectPanelMatches(page: Page, withSpeed: boolean, turn: number): Promise<EngineView> {
@@ -104,17 +101,10 @@ async function expectCutMarks(page: Page, finishReasons: string[]): Promise<void
 }
 
 describe('the chat demo', () => {
-  let demo: Demo | undefined;
-  beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    demo = await startDemo();
-  });
-  afterAll(async () => {
-    await demo?.close();
-  });
+  const demo = serveDemoForFile();
 
   it('chats, keeps the conversation through failed loads, stops a reply, shows engine.memory() per turn and restores after a reload', async () => {
-    await demo!.env.withPage(demo!.url, async (page) => {
+    await demo().env.withPage(demo().url, async (page) => {
       await page.setViewportSize({ width: 1200, height: 900 });
       await page.waitForSelector(READY, { timeout: TURN_TIMEOUT });
       expect(await page.textContent('header')).toContain('260K-parameter');

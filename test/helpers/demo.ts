@@ -3,17 +3,19 @@
 // open in headless Chromium (SwiftShader WebGPU) through startBrowserEnv. Plus the page steps the demo
 // tests share.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Dialog, Page } from 'playwright-core';
 import type uPlot from 'uplot';
 import { build, preview } from 'vite';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { CcmMemoryPanel } from '../../src/devtools/panel.js';
 import type { Engine, EngineChat, EngineMemory, MemoryStats, Usage } from '../../src/index.js';
 import { type BrowserEnv, startBrowserEnv } from './browser.js';
 
 export const READY = 'body[data-state=ready]';
+/** Where the demo tests leave their screenshots. */
+export const ARTIFACTS = path.resolve('test-artifacts');
 export const TURN_TIMEOUT = 90_000;
 
 export type DemoWindow = Window & {
@@ -124,4 +126,20 @@ export async function clickLoad(page: Page, answer: 'accept' | 'dismiss'): Promi
     page.off('dialog', onDialog);
   }
   return question;
+}
+
+/** The demo built and served for the test file that calls this (at its top level), closed after it. */
+export function serveDemoForFile(): () => Demo {
+  let demo: Demo | undefined;
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    demo = await startDemo();
+  });
+  afterAll(async () => {
+    await demo?.close();
+  });
+  return () => {
+    if (!demo) throw new Error('the demo did not start');
+    return demo;
+  };
 }
