@@ -6,7 +6,7 @@
 // the chat template is tokenizer.chat_template.
 import { modelFormat, unsupportedModel } from '../errors.js';
 import type { GgufValue } from './gguf-read.js';
-import { TextTokenizer } from './tokenizer.js';
+import { mergesFromScores, TextTokenizer } from './tokenizer.js';
 
 /** llama.cpp's token types (enum llama_token_type). */
 const TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -154,17 +154,7 @@ function spmParts(
   if (!scores) throw modelFormat(`${where}: a SentencePiece vocabulary needs tokenizer.ggml.scores`);
   const mergeable = (i: number | undefined): i is number =>
     i !== undefined && (types[i] === TYPE.NORMAL || types[i] === TYPE.USER_DEFINED);
-  const merges: { pair: [string, string]; score: number }[] = [];
-  pieces.forEach((piece, i) => {
-    if (!mergeable(i)) return;
-    const chars = Array.from(piece);
-    for (let k = 1; k < chars.length; k++) {
-      const left = chars.slice(0, k).join('');
-      const right = chars.slice(k).join('');
-      if (mergeable(vocab[left]) && mergeable(vocab[right])) merges.push({ pair: [left, right], score: scores[i]! });
-    }
-  });
-  merges.sort((a, b) => b.score - a.score);
+  const merges = mergesFromScores(pieces, vocab, scores, mergeable);
   const replaceSpace = { type: 'Replace', pattern: { String: ' ' }, content: '▁' };
   const decoders: unknown[] = [
     { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
@@ -188,7 +178,7 @@ function spmParts(
       byte_fallback: true,
       ignore_merges: false,
       vocab,
-      merges: merges.map((m) => m.pair),
+      merges,
     },
   };
 }

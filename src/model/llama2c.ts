@@ -4,6 +4,7 @@
 
 import { modelFormat, unsupportedModel } from '../errors.js';
 import { type TensorToWrite, writeSafetensors } from './safetensors.js';
+import { mergesFromScores } from './tokenizer.js';
 import { GLOBAL_TENSOR_NAMES, layerTensorNames } from './types.js';
 
 const HEADER_BYTES = 28;
@@ -261,19 +262,7 @@ function hfTokenizer({ pieces, scores }: Llama2cVocab) {
   });
   const mergeable = (id: number | undefined): id is number =>
     id !== undefined && id >= 3 && !BYTE_PIECE.test(pieces[id]!);
-  const merges: { pair: [string, string]; score: number }[] = [];
-  pieces.forEach((piece, id) => {
-    if (!mergeable(id)) return;
-    const chars = Array.from(piece);
-    for (let k = 1; k < chars.length; k++) {
-      const left = chars.slice(0, k).join('');
-      const right = chars.slice(k).join('');
-      if (mergeable(vocab[left]) && mergeable(vocab[right])) {
-        merges.push({ pair: [left, right], score: scores[id]! });
-      }
-    }
-  });
-  merges.sort((a, b) => b.score - a.score); // stable: splits of one token stay leftmost-first
+  const merges = mergesFromScores(pieces, vocab, scores, mergeable);
   const special = (id: number) => ({
     id,
     content: SPECIAL_PIECES[id],
@@ -315,7 +304,7 @@ function hfTokenizer({ pieces, scores }: Llama2cVocab) {
       byte_fallback: true,
       ignore_merges: false,
       vocab,
-      merges: merges.map((m) => m.pair),
+      merges,
     },
   };
 }

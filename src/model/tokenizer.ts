@@ -235,3 +235,28 @@ function commonPrefixLength(a: string, b: string): number {
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return i;
 }
+
+/**
+ * A SentencePiece vocabulary's merges for a Hugging Face BPE model: one rule per way of splitting a
+ * mergeable piece into two mergeable pieces, ranked by the merged piece's score (highest first; the sort
+ * is stable, so the splits of one piece stay leftmost-first).
+ */
+export function mergesFromScores(
+  pieces: readonly string[],
+  vocab: Readonly<Record<string, number>>,
+  scores: ArrayLike<number>,
+  mergeable: (id: number | undefined) => id is number,
+): [string, string][] {
+  const merges: { pair: [string, string]; score: number }[] = [];
+  pieces.forEach((piece, id) => {
+    if (!mergeable(id)) return;
+    const chars = Array.from(piece);
+    for (let k = 1; k < chars.length; k++) {
+      const left = chars.slice(0, k).join('');
+      const right = chars.slice(k).join('');
+      if (mergeable(vocab[left]) && mergeable(vocab[right])) merges.push({ pair: [left, right], score: scores[id]! });
+    }
+  });
+  merges.sort((a, b) => b.score - a.score);
+  return merges.map((m) => m.pair);
+}
