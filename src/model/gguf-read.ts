@@ -182,9 +182,11 @@ export async function readGgufFile(src: FileSource, file: string): Promise<GgufF
   }
   const tensorCount = await c.u64('the tensor count');
   const kvCount = await c.u64('the key/value count');
-  // every entry takes at least 8 bytes: a count past the file's size is a corrupt field
+  // every entry takes at least 8 bytes: a count past the file's size is a corrupt field or a cut file
   if (tensorCount > size / 8 || kvCount > size / 8) {
-    throw modelFormat(`${where}: corrupt header (${tensorCount} tensors, ${kvCount} key/values in ${size} bytes)`);
+    throw modelFormat(
+      `${where}: truncated or corrupt header (${tensorCount} tensors, ${kvCount} key/values in ${size} bytes)`,
+    );
   }
   const meta = new Map<string, GgufValue>();
   for (let i = 0; i < kvCount; i++) {

@@ -34,3 +34,13 @@ export async function typedError(p: Promise<unknown> | (() => unknown)): Promise
   expect(isCcmemError(error), `expected a CcmemError, got ${String(error)}`).toBe(true);
   return error as CcmemError;
 }
+
+/**
+ * typedError's code and message as a plain object, for `toMatchObject({ code, message:
+ * expect.stringMatching(/re/) })` (a bare /re/ there matches any message: vitest compares a RegExp as an
+ * object with no keys).
+ */
+export async function failureOf(p: Promise<unknown> | (() => unknown)): Promise<{ code: string; message: string }> {
+  const { code, message } = await typedError(p);
+  return { code, message };
+}
