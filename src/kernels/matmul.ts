@@ -114,7 +114,7 @@ export function matmul(b: Batch, a: MatmulArgs): void {
   const outRowOffset = a.outRowOffset ?? 0;
   if (a.rows < 0 || a.n < 1 || a.k < 1) throw shapeError(`matmul: bad dims rows=${a.rows} n=${a.n} k=${a.k}`);
   expectAtLeast('matmul.x', a.x, (xRowOffset + a.rows) * a.k, ['f32']);
-  const wRows = a.swiglu ? 2 : 1;
+  const wRows: 1 | 2 = a.swiglu ? 2 : 1;
   const quantized = isQuantMatrix(a.w) ? a.w : undefined;
   if (quantized) expectQuantMatrix('matmul.w', quantized, wRows, a.n, a.k);
   else expectMatrix('matmul.w', a.w as Tensor, wRows * a.n, a.k, ['f32', 'f16', 'f16p']);
@@ -160,36 +160,9 @@ export function matmul(b: Batch, a: MatmulArgs): void {
     flags |= LORA;
   }
   const epilogue = { bias: a.bias, gate: l?.gate, u: l?.u, loraB: l?.b, rank, scale: l?.scale ?? 0 };
-  if (quantized) {
-    launchMatmulQ(b, {
-      x: a.x,
-      xRowOffset,
-      w: quantized,
-      out: a.out,
-      outRowOffset,
-      rows: a.rows,
-      n: a.n,
-      k: a.k,
-      flags,
-      wRows,
-      ...epilogue,
-    });
-    return;
-  }
-  launch(b, {
-    x: a.x,
-    xRowOffset,
-    w,
-    out: a.out,
-    outRowOffset,
-    rows: a.rows,
-    n: a.n,
-    k: a.k,
-    flags,
-    ...epilogue,
-    variant,
-    wRows,
-  });
+  const common = { x: a.x, xRowOffset, out: a.out, outRowOffset, rows: a.rows, n: a.n, k: a.k, flags, wRows };
+  if (quantized) launchMatmulQ(b, { ...common, w: quantized, ...epilogue });
+  else launch(b, { ...common, w, ...epilogue, variant });
 }
 
 /** A [rows >= n, cols = k] matrix: the last dimension must be k, as the row stride derives from it. */
